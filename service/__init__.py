@@ -1,0 +1,1 @@
+"""LNOB data federation: the node and coordinator services."""

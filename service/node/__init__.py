@@ -1,0 +1,1 @@
+"""A node: its store, ingest, disclosure control, coverage and audit log."""

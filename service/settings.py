@@ -1,0 +1,107 @@
+"""One settings object, read from `LNOB_…` environment variables. README documents every field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from auth.levels import Level
+from service.errors import ConfigError
+
+# The federation's minimum disclosure policy (DESIGN.md): a node may tighten it, never loosen it.
+FEDERATION_MIN_THRESHOLD: dict[Level, int] = {
+    Level.PUBLIC: 10,
+    Level.GOVERNMENT: 10,
+    Level.COALITION: 5,
+    Level.OWNER: 1,
+}
+FEDERATION_MIN_ROUNDING: dict[Level, int] = {
+    Level.PUBLIC: 5,
+    Level.GOVERNMENT: 5,
+    Level.COALITION: 1,
+    Level.OWNER: 1,
+}
+
+
+class Settings(BaseSettings):
+    """Settings of a node or a coordinator process."""
+
+    model_config = SettingsConfigDict(env_prefix="LNOB_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///lnob-node.sqlite3",
+        description="SQLAlchemy URL of this process's database; a SQLite file by default.",
+    )
+    key_file: Path = Field(
+        default=Path("lnob-node-key.pem"),
+        description="Ed25519 private key the node signs with (PEM, created mode 0600 by init).",
+    )
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase that encrypts the key file, if any."
+    )
+
+    threshold_public: int = Field(default=10, description="Smallest base n released to public.")
+    threshold_government: int = Field(default=10, description="Smallest base n for government.")
+    threshold_coalition: int = Field(default=5, description="Smallest base n for coalition.")
+    threshold_owner: int = Field(default=1, description="Smallest base n for the owner.")
+    rounding_public: int = Field(default=5, description="Counts are rounded to this base (public).")
+    rounding_government: int = Field(default=5, description="Rounding base for government.")
+    rounding_coalition: int = Field(default=1, description="Rounding base for coalition.")
+    rounding_owner: int = Field(default=1, description="Rounding base for the owner.")
+
+    max_page_size: int = Field(default=1000, description="Largest `first` a connection accepts.")
+    max_query_depth: int = Field(default=12, description="Deepest GraphQL selection accepted.")
+    max_aliases: int = Field(default=30, description="Most aliases in one GraphQL document.")
+    max_tokens: int = Field(default=5000, description="Most lexical tokens in one document.")
+    max_body_bytes: int = Field(default=1_000_000, description="Largest request body, in bytes.")
+    graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers at /graphql.")
+    introspection: bool = Field(default=True, description="Answer GraphQL introspection queries.")
+
+    node_timeout: float = Field(
+        default=5.0, description="Coordinator: seconds to wait for one node's answer."
+    )
+    fanout_concurrency: int = Field(
+        default=16, description="Coordinator: most node requests in flight at once."
+    )
+
+    @model_validator(mode="after")
+    def _not_looser_than_federation(self) -> Self:
+        problems = []
+        for level in Level:
+            k = self.threshold_for(level)
+            base = self.rounding_for(level)
+            if k < FEDERATION_MIN_THRESHOLD[level]:
+                problems.append(
+                    f"LNOB_THRESHOLD_{level.name}={k} is looser than the federation minimum "
+                    f"{FEDERATION_MIN_THRESHOLD[level]}"
+                )
+            if base < FEDERATION_MIN_ROUNDING[level]:
+                problems.append(
+                    f"LNOB_ROUNDING_{level.name}={base} is looser than the federation minimum "
+                    f"{FEDERATION_MIN_ROUNDING[level]}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def threshold_for(self, level: Level) -> int:
+        return int(getattr(self, f"threshold_{level.label}"))
+
+    def rounding_for(self, level: Level) -> int:
+        return int(getattr(self, f"rounding_{level.label}"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and overrides), failing with the key's name."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            key = "LNOB_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{key}: {message}" if error["loc"] else message)
+        raise ConfigError("invalid settings: " + "; ".join(lines)) from None
