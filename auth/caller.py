@@ -12,7 +12,7 @@ from auth.levels import Level
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who asked (`identity`, as written to the audit log) and the level they were given, and why."""
+    """Who asked (`identity`, as the audit log writes it), the level they got, and why."""
 
     identity: str
     level: Level
@@ -34,3 +34,14 @@ class AnonymousResolver:
 
     async def resolve(self, request: HTTPConnection) -> Caller:
         return ANONYMOUS
+
+
+class StaticResolver:
+    """Every request gets the same caller: for a node's own tools (a "see as" preview, scripts
+    run by the owner on the node's machine) — never for a node that serves others."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+
+    async def resolve(self, request: HTTPConnection) -> Caller:
+        return self.caller

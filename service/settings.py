@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     fanout_concurrency: int = Field(
         default=16, description="Coordinator: most node requests in flight at once."
     )
+    fanout_deadline: float = Field(
+        default=15.0, description="Coordinator: seconds after which a federated answer is given."
+    )
+    fanout_retry_backoff: float = Field(
+        default=0.2, description="Coordinator: seconds before the one retry on connection errors."
+    )
+    coverage_cache_seconds: float = Field(
+        default=30.0, description="Coordinator: how long a node's coverage is reused (0 = never)."
+    )
+    coordinator_database_url: str = Field(
+        default="sqlite:///lnob-coordinator.sqlite3",
+        description="Coordinator: SQLAlchemy URL of the registry and reference tables.",
+    )
 
     @model_validator(mode="after")
     def _not_looser_than_federation(self) -> Self:

@@ -114,7 +114,7 @@ class Observation(NodeBase):
     urbanisation: Mapped[str] = mapped_column(String(20), default="_T")
     income_wealth_quantile: Mapped[str] = mapped_column(String(20), default="_T")
     group_code: Mapped[str] = mapped_column(String(40), default="_T")
-    # Which dimensions are broken down (e.g. "AGE+SEX"; "" for a headline total): coverage groups on it.
+    # Dimensions broken down ("AGE+SEX"; "" for a headline total): coverage groups on it.
     breakdown: Mapped[str] = mapped_column(String(120), default="")
     table_key: Mapped[str] = mapped_column(String(32))
     value: Mapped[float | None] = mapped_column(Float)
