@@ -1,0 +1,37 @@
+"""The typed GraphQL context of a node request, built in one place (`service.node_app`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+from strawberry.types import Info
+
+from auth.caller import Caller
+from auth.keys import SigningKey
+from service.node.disclosure import DisclosurePolicy
+from service.reference import Reference
+from service.settings import Settings
+
+
+@dataclass
+class Tally:
+    """What a request released, for its audit entry."""
+
+    cells_returned: int = 0
+    cells_suppressed: int = 0
+    datasets: set[str] = field(default_factory=set)
+
+
+@dataclass
+class NodeContext:
+    caller: Caller
+    session: Session
+    settings: Settings
+    policy: DisclosurePolicy
+    reference: Reference
+    signing_key: SigningKey
+    tally: Tally = field(default_factory=Tally)
+
+
+NodeInfo = Info[NodeContext, None]

@@ -1,0 +1,125 @@
+"""The coordinator's schema: thin resolvers over the registry, the fan-out and the stocktake."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+import strawberry
+
+from federation import registry
+from federation.registry import RegisteredNode
+from federation.stocktake import StocktakeQuery, take_stock
+from schema.coordinator_analysis import AnalysisQuery
+from schema.coordinator_context import CoordinatorContext, CoordinatorInfo
+from schema.coordinator_types import (
+    OrganisationStocktakeType,
+    RegisteredNodeType,
+    SourceStateType,
+    StocktakeEntryType,
+    StocktakeFilter,
+    StocktakeType,
+    source_types,
+)
+
+
+def registered_node_type(node: RegisteredNode) -> RegisteredNodeType:
+    return RegisteredNodeType(
+        id=node.node_id,
+        name=node.name,
+        organisation=node.organisation,
+        url=node.url,
+        key_id=node.key_id,
+        key_fingerprint=node.fingerprint,
+        schema_version=node.schema_version,
+        added_at=node.added_at,
+        last_status=SourceStateType(node.last_status) if node.last_status else None,
+        last_latency_ms=node.last_latency_ms,
+        last_message=node.last_message,
+        last_checked_at=node.last_checked_at,
+    )
+
+
+def stocktake_query(filter: StocktakeFilter | None) -> StocktakeQuery:
+    if filter is None:
+        return StocktakeQuery()
+    return StocktakeQuery(
+        goals=tuple(filter.goals or ()),
+        targets=tuple(filter.targets or ()),
+        indicators=tuple(filter.indicators or ()),
+        countries=tuple(filter.countries or ()),
+        groups=tuple(filter.groups or ()),
+        organisations=tuple(filter.organisations or ()),
+        period_from=filter.period_from,
+        period_to=filter.period_to,
+    )
+
+
+def _registered_nodes(ctx: CoordinatorContext) -> list[RegisteredNode]:
+    with ctx.sessions() as session:
+        return registry.list_nodes(session)
+
+
+@strawberry.type
+class Query(AnalysisQuery):
+    """The coordinator's schema: registry, stocktake, and (inherited) gap analysis and compare."""
+
+    @strawberry.field(
+        description="Registered nodes and how each last answered; `check: true` asks them now."
+    )
+    async def nodes(self, info: CoordinatorInfo, check: bool = False) -> list[RegisteredNodeType]:
+        ctx = info.context
+        if check:
+            await ctx.federation.check(authorization=ctx.authorization)
+        nodes = await anyio.to_thread.run_sync(_registered_nodes, ctx)
+        return [registered_node_type(node) for node in nodes]
+
+    @strawberry.field(
+        description="What data exists across every node, merged by organisation (no values)."
+    )
+    async def stocktake(
+        self, info: CoordinatorInfo, filter: StocktakeFilter | None = None
+    ) -> StocktakeType:
+        ctx = info.context
+        result = await take_stock(
+            ctx.federation, stocktake_query(filter), ctx.reference, authorization=ctx.authorization
+        )
+        return StocktakeType(
+            entries=[
+                StocktakeEntryType(
+                    organisation=e.organisation,
+                    dataset=e.dataset,
+                    indicator=e.indicator,
+                    target=e.target,
+                    goal=e.goal,
+                    country=e.country,
+                    country_name=e.country_name,
+                    sub_area=e.sub_area,
+                    group=e.group,
+                    disaggregations=list(e.disaggregations),
+                    cell_count=e.cell_count,
+                    first_year=e.first_year,
+                    latest_year=e.latest_year,
+                    values_visible=e.values_visible,
+                    nodes=list(e.nodes),
+                )
+                for e in result.entries
+            ],
+            organisations=[
+                OrganisationStocktakeType(
+                    organisation=o.organisation,
+                    nodes=list(o.nodes),
+                    datasets=o.datasets,
+                    indicators=o.indicators,
+                    countries=o.countries,
+                    groups=list(o.groups),
+                    cell_count=o.cell_count,
+                    first_year=o.first_year,
+                    latest_year=o.latest_year,
+                )
+                for o in result.organisations
+            ],
+            sources=source_types(result.sources),
+        )
+
+
+def build_coordinator_schema() -> strawberry.Schema:
+    return strawberry.Schema(query=Query)

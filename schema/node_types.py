@@ -1,0 +1,229 @@
+"""GraphQL types of a node's public schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import strawberry
+from strawberry.scalars import JSON
+
+from auth.levels import Level
+
+
+@strawberry.enum(description="Who may see something, lowest first.")
+class AccessLevel(enum.Enum):
+    PUBLIC = "public"
+    GOVERNMENT = "government"
+    COALITION = "coalition"
+    OWNER = "owner"
+
+    @classmethod
+    def of(cls, level: Level) -> AccessLevel:
+        return cls(level.label)
+
+    def to_level(self) -> Level:
+        return Level.parse(self.value)
+
+
+@strawberry.enum(description="Why a cell's value was withheld.")
+class SuppressionReason(enum.Enum):
+    BELOW_THRESHOLD = "BELOW_THRESHOLD"
+    COMPLEMENTARY = "COMPLEMENTARY"
+    UNKNOWN_BASE = "UNKNOWN_BASE"
+
+
+@strawberry.type(description="The disclosure rule one caller level gets.")
+class LevelPolicy:
+    level: AccessLevel
+    threshold: int = strawberry.field(description="Cells with a base n below this are suppressed.")
+    rounding: int = strawberry.field(description="Counts are rounded to this base (1 = exact).")
+
+
+@strawberry.type(description="The rules that shaped every answer of this node.")
+class DisclosurePolicyType:
+    levels: list[LevelPolicy]
+    complementary_suppression: bool
+    unknown_base: str
+    suppression_scope: str
+
+
+@strawberry.type(description="The caller as this node sees them.")
+class CallerType:
+    identity: str
+    level: AccessLevel
+    organisation: str | None
+
+
+@strawberry.type(name="Node", description="This node's identity and policy.")
+class NodeType:
+    id: str
+    name: str
+    organisation: str
+    schema_version: str
+    data_version: str = strawberry.field(description="Changes whenever data or levels change.")
+    public_key: JSON = strawberry.field(description="Ed25519 signing key as a JWK.")
+    key_id: str
+    disclosure_policy: DisclosurePolicyType
+    caller: CallerType
+
+
+@strawberry.type(name="Dataset")
+class DatasetType:
+    slug: str
+    title: str
+    organisation: str
+    methodology: str | None
+    collection_period: str | None
+    licence: str | None
+    contact: str | None
+    release_level: AccessLevel
+    discovery_level: AccessLevel
+    published: bool = strawberry.field(
+        description="Already-published statistics (cells may lack n)."
+    )
+    version: int | None
+    cell_count: int
+    updated_at: dt.datetime
+    values_visible: bool = strawberry.field(description="Whether the caller may read its values.")
+
+
+@strawberry.type(name="Goal")
+class GoalType:
+    code: str
+    title: str
+
+
+@strawberry.type(name="Target")
+class TargetType:
+    code: str
+    goal: str
+    title: str
+
+
+@strawberry.type(name="Indicator")
+class IndicatorType:
+    code: str
+    target: str
+    goal: str
+    title: str
+    unsd_code: str
+
+
+@strawberry.type(description="How a product code maps back to the SDMX SDG data structure.")
+class SdmxMapping:
+    dimension: str | None
+    codes: list[str]
+    note: str
+
+
+@strawberry.type(name="Code")
+class CodeType:
+    code: str
+    name: str
+    parent: str | None = None
+    description: str | None = None
+    sdmx: SdmxMapping | None = None
+
+
+@strawberry.type(name="Codelist")
+class CodelistType:
+    id: str
+    name: str
+    codes: list[CodeType]
+
+
+@strawberry.type(name="Observation", description="One cell: a value, or suppressed with a reason.")
+class ObservationType:
+    id: strawberry.ID
+    dataset: str
+    organisation: str
+    indicator: str
+    series: str
+    ref_area: str
+    sub_area: str
+    time_period: str
+    sex: str
+    age: str
+    disability_status: str
+    urbanisation: str
+    income_wealth_quantile: str
+    group: str
+    unit: str
+    value: float | None
+    n: int | None
+    numerator: float | None
+    lower: float | None
+    upper: float | None
+    obs_status: str | None
+    note: str | None
+    suppressed: bool
+    suppression_reason: SuppressionReason | None
+
+
+@strawberry.type
+class ObservationEdge:
+    cursor: str
+    node: ObservationType
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class ObservationConnection:
+    edges: list[ObservationEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Cells matching the filter, on every page.")
+    suppressed_count: int = strawberry.field(description="Suppressed cells on this page.")
+
+
+@strawberry.type(name="CoverageCell", description="What a dataset holds; never values.")
+class CoverageCellType:
+    dataset: str
+    organisation: str
+    indicator: str
+    ref_area: str
+    sub_area: str
+    group: str
+    breakdown: list[str] = strawberry.field(description="Dimensions broken down; [] = totals.")
+    cell_count: int
+    first_year: int
+    latest_year: int
+    values_visible: bool
+
+
+@strawberry.input
+class DatasetFilter:
+    slugs: list[str] | None = None
+
+
+@strawberry.input
+class IndicatorFilter:
+    goals: list[str] | None = None
+    targets: list[str] | None = None
+    codes: list[str] | None = None
+    search: str | None = strawberry.field(default=None, description="Words in the title.")
+
+
+@strawberry.input(description="Narrows cells; each list means any of these codes.")
+class ObservationFilter:
+    datasets: list[str] | None = None
+    goals: list[str] | None = None
+    targets: list[str] | None = None
+    indicators: list[str] | None = None
+    series: list[str] | None = None
+    ref_areas: list[str] | None = None
+    sub_areas: list[str] | None = None
+    period_from: int | None = strawberry.field(default=None, description="Earliest year.")
+    period_to: int | None = strawberry.field(default=None, description="Latest year.")
+    sex: list[str] | None = None
+    age: list[str] | None = None
+    disability_status: list[str] | None = None
+    urbanisation: list[str] | None = None
+    income_wealth_quantile: list[str] | None = None
+    groups: list[str] | None = None
+    units: list[str] | None = None
