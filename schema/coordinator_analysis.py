@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import re
 from typing import Annotated
 
 import anyio.to_thread
@@ -20,14 +19,10 @@ from federation.frames import (
     frame_countries,
     frame_groups,
     frame_rows,
-    indicator_key,
 )
 from federation.official import OfficialTable, read_official_table
 from schema.coordinator_context import CoordinatorContext, CoordinatorInfo
 from schema.coordinator_types import SourceStatusType, source_types
-from service.errors import BadRequest
-
-_YEAR = re.compile(r"[0-9]{4}")
 
 
 @strawberry.enum(name="FrameLevel", description="What a row of the gap-analysis frame is.")
@@ -227,7 +222,7 @@ class AnalysisQuery:
                 description="Return only cells of these statuses (summaries: all)."
             ),
         ] = None,
-        largest_gaps: int = gaps.DEFAULT_LARGEST_GAPS,
+        largest_gaps_limit: int = gaps.DEFAULT_LARGEST_GAPS,
     ) -> GapAnalysisType:
         ctx = info.context
         frame_level: FrameLevel = "TARGET" if level is FrameLevelType.TARGET else "INDICATOR"
@@ -257,19 +252,20 @@ class AnalysisQuery:
             level=frame_level,
         )
 
-        def analyse() -> gaps.GapAnalysis:
-            return gaps.analyse_gaps(
+        def analyse() -> GapAnalysisType:
+            # Tens of thousands of cells: analysed and mapped off the event loop.
+            analysis = gaps.analyse_gaps(
                 frame,
                 answer.items,
                 reference,
                 official=official,
                 stale_after_years=stale_after_years,
                 as_of_year=as_of_year,
-                largest=largest_gaps,
+                largest=largest_gaps_limit,
             )
+            return gap_analysis_type(analysis, answer, statuses)
 
-        analysis = await anyio.to_thread.run_sync(analyse)
-        return gap_analysis_type(analysis, answer, statuses)
+        return await anyio.to_thread.run_sync(analyse)
 
     @strawberry.field(
         description=(
@@ -288,20 +284,10 @@ class AnalysisQuery:
     ) -> ComparisonType:
         ctx = info.context
         reference = ctx.reference
-        key = indicator_key(reference, indicator)
-        if key is None:
-            raise BadRequest(f"unknown indicator {indicator!r}: expected a number such as 3.8.1")
-        frame_countries(reference, [ref_area])
         pooling.parse_breakdown(breakdown or [])
-        wanted: dict[str, object] = {
-            "indicators": [
-                i.code for i in reference.indicators if indicator_key(reference, i.code) == key
-            ],
-            "refAreas": [ref_area],
-        }
-        years = [int(year) for year in _YEAR.findall(period or "")]
-        if years:
-            wanted["periodFrom"], wanted["periodTo"] = min(years), max(years)
+        wanted = pooling.observation_filter(
+            reference, indicator=indicator, ref_area=ref_area, period=period
+        )
         observed, rules = await asyncio.gather(
             ctx.federation.observations(wanted, authorization=ctx.authorization),
             pooling.fetch_rules(ctx.federation, authorization=ctx.authorization),

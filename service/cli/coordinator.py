@@ -1,11 +1,13 @@
-"""`lnob coordinator …` (the secretariat's service) and `lnob stocktake`, which asks it."""
+"""`lnob coordinator …` (the secretariat's service), and `lnob stocktake` and `lnob gaps`,
+which ask a running coordinator."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import click
 import httpx
@@ -13,14 +15,19 @@ from rich.table import Table
 
 from federation import registry
 from federation.fanout import Federation, SourceStatus
+from federation.gaps import DEFAULT_STALE_AFTER_YEARS
 from federation.registry import NodeIdentity, RegisteredNode
 from federation.stocktake import StocktakeEntry, csv_lines
 from federation.transport import HttpTransport
 from service import migrate
 from service.cli.common import console, err_console, fail_cleanly, settings_from_env
+from service.coordinator_downloads import GAPS_QUERY, gaps_csv_lines
 from service.db import make_engine, make_session_factory
 from service.errors import LnobError
 from service.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DEFAULT_COORDINATOR_URL = "http://127.0.0.1:8100"
 STATUS_STYLE = {
@@ -123,6 +130,53 @@ def add_node(url: str, pinned: str | None) -> None:
             "`lnob node init` before trusting its answers"
         )
     console.print(f"registered [bold]{node.node_id}[/] at {node.url}", highlight=False)
+
+
+@coordinator.group()
+def official() -> None:
+    """What official statistics already cover, shown beside the gap analysis."""
+
+
+@official.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@fail_cleanly
+def load_official(file: Path) -> None:
+    """Load FILE (indicator,ref_area,dimension,codes[,series,source,first_year,latest_year]).
+
+    All or nothing; replaces what earlier loads stored for the sources it names.
+    """
+    from federation.official import load_official_file
+    from service.reference import load_reference
+
+    settings = settings_from_env()
+    engine = make_engine(settings.coordinator_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            report = load_official_file(session, file, load_reference())
+    finally:
+        engine.dispose()
+    console.print(
+        f"{report.file}: {report.rows_read} rows read, {report.records_stored} records "
+        f"stored for {', '.join(report.sources) or 'no source'} "
+        f"({report.records_replaced} replaced)",
+        highlight=False,
+    )
+
+
+def prepare_coordinator(settings: Settings, node_urls: Sequence[str]) -> list[RegisteredNode]:
+    """Create or upgrade the coordinator's database and register the nodes at `node_urls`
+    with the keys they present (what `lnob demo` does; safe to repeat)."""
+    engine = make_engine(settings.coordinator_database_url)
+    try:
+        migrate.upgrade(engine, "coordinator")
+        registered = []
+        for url in node_urls:
+            endpoint, identity = asyncio.run(_fetch_identity(settings, url))
+            with make_session_factory(engine).begin() as session:
+                registered.append(registry.register(session, endpoint, identity))
+    finally:
+        engine.dispose()
+    return registered
 
 
 def _registry(settings: Settings) -> list[RegisteredNode]:
@@ -267,15 +321,15 @@ def print_sources(sources: list[dict[str, Any]]) -> None:
     err_console.print(table)
 
 
-def coordinator_options(command: click.Command) -> click.Command:
+def coordinator_options(command: Callable[P, R]) -> Callable[P, R]:
     """`--url` and `--token`, shared by every command that asks a coordinator."""
-    command = click.option(
+    with_token = click.option(
         "--token", envvar="LNOB_TOKEN", help="Bearer token forwarded to every node [LNOB_TOKEN]."
     )(command)
     return click.option(
         "--url", envvar="LNOB_COORDINATOR_URL", default=DEFAULT_COORDINATOR_URL,
         show_default=True, help="The coordinator to ask [LNOB_COORDINATOR_URL].",
-    )(command)  # fmt: skip
+    )(with_token)  # fmt: skip
 
 
 STOCKTAKE_QUERY = """query Stocktake($filter: StocktakeFilter) {
@@ -352,3 +406,79 @@ def stocktake(
         console.print(table)
         console.print(f"{len(entries)} entries", highlight=False)
     print_sources(result["sources"])
+
+
+GAP_STYLE = {"NO_DATA": "red", "STALE": "yellow", "SINGLE_SOURCE": "cyan", "COVERED": "green"}
+
+
+def _official(official: Mapping[str, Any]) -> str:
+    if official["reported"]:
+        year = f" {official['latestYear']}" if official["latestYear"] else ""
+        return f"reported{year}"
+    if official["reported"] is False:
+        return "expected, not reported" if official["expected"] else "not reported"
+    return "expected" if official["expected"] else ""
+
+
+@click.command()
+@click.option("--goal", "goals", multiple=True, help="SDG goal (repeatable), e.g. 1.")
+@click.option("--target", "targets", multiple=True, help="SDG target, e.g. 1.4.")
+@click.option("--indicator", "indicators", multiple=True, help="SDG indicator, e.g. 1.4.2.")
+@click.option("--country", "countries", multiple=True,
+              help="ISO 3166-1 alpha-3 (default: every country any node speaks of).")  # fmt: skip
+@click.option("--group", "groups", multiple=True, help="Group code (default: every group).")
+@click.option("--level", type=click.Choice(["INDICATOR", "TARGET"], case_sensitive=False),
+              default="INDICATOR", show_default=True, help="Rows of the frame.")  # fmt: skip
+@click.option("--stale-after", type=int, default=DEFAULT_STALE_AFTER_YEARS, show_default=True,
+              help="Data older than this many years is stale.")  # fmt: skip
+@click.option("--as-of", "as_of", type=int, help="The year staleness is counted from.")
+@click.option("--status", "statuses", multiple=True,
+              type=click.Choice(list(GAP_STYLE), case_sensitive=False),
+              help="Show only cells of this status (repeatable).")  # fmt: skip
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV to standard output.")
+@coordinator_options
+@fail_cleanly
+def gaps(
+    goals: tuple[str, ...],
+    targets: tuple[str, ...],
+    indicators: tuple[str, ...],
+    countries: tuple[str, ...],
+    groups: tuple[str, ...],
+    level: str,
+    stale_after: int,
+    as_of: int | None,
+    statuses: tuple[str, ...],
+    as_csv: bool,
+    url: str,
+    token: str | None,
+) -> None:
+    """Which indicator × country × group combinations have no data, stale data or one source."""
+    variables: dict[str, object] = {
+        "goals": list(goals) or None, "targets": list(targets) or None,
+        "indicators": list(indicators) or None, "countries": list(countries) or None,
+        "groups": list(groups) or None, "level": level.upper(), "staleAfterYears": stale_after,
+        "asOfYear": as_of, "statuses": [s.upper() for s in statuses] or None,
+    }  # fmt: skip
+    analysis = ask_coordinator(url, GAPS_QUERY, variables, token)["gapAnalysis"]
+    cells = analysis["cells"]
+    if as_csv:
+        sys.stdout.writelines(gaps_csv_lines(cells))
+    else:
+        table = Table("row", "country", "group", "status", "latest", "organisations", "official")
+        for cell in cells:
+            style = GAP_STYLE.get(cell["status"], "white")
+            table.add_row(
+                cell["row"], cell["refArea"], cell["group"], f"[{style}]{cell['status']}[/]",
+                str(cell["latestYear"] or ""), ", ".join(cell["organisations"]),
+                _official(cell["official"]),
+            )  # fmt: skip
+        console.print(table)
+        counts = {status: 0 for status in GAP_STYLE}
+        for cell in cells:
+            counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+        console.print(
+            f"{len(cells)} cells as of {analysis['asOfYear']}: "
+            + ", ".join(f"{count} {status}" for status, count in counts.items()),
+            highlight=False,
+        )
+    print_sources(analysis["sources"])

@@ -1,0 +1,442 @@
+"""Ask every registered node the same question at once; combine what comes back in time.
+
+One slow, dead or misbehaving node never fails the answer: each node's outcome is a
+`SourceStatus` in the answer's `sources`, beside whatever the other nodes returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from federation.cache import CoverageCache, cache_key
+from federation.registry import RegisteredNode
+from federation.transport import NodeBadAnswer, NodeCallError, NodeTransport, SourceState
+from schema.node import NODE_SCHEMA_VERSION
+from service.settings import Settings
+
+__all__ = [
+    "FederatedAnswer",
+    "FederatedCell",
+    "FederatedCoverage",
+    "Federation",
+    "NodeHeader",
+    "NodeResult",
+    "SourceState",
+    "SourceStatus",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NODE_HEADER = "node { id schemaVersion dataVersion }"
+DATA_VERSION_QUERY = f"query DataVersion {{ {NODE_HEADER} }}"
+COVERAGE_QUERY = f"""query Coverage($filter: ObservationFilter) {{
+  {NODE_HEADER}
+  coverage(filter: $filter) {{
+    dataset organisation indicator refArea subArea group breakdown
+    cellCount firstYear latestYear valuesVisible
+  }}
+}}"""
+OBSERVATIONS_QUERY = f"""query Observations(
+  $filter: ObservationFilter, $first: Int!, $after: String
+) {{
+  {NODE_HEADER}
+  observations(filter: $filter, first: $first, after: $after) {{
+    edges {{ node {{
+      dataset organisation indicator series refArea subArea timePeriod sex age
+      disabilityStatus urbanisation incomeWealthQuantile group unit value n
+      suppressed suppressionReason
+    }} }}
+    pageInfo {{ hasNextPage endCursor }}
+    totalCount
+  }}
+}}"""
+# Within every node's default page limit (LNOB_MAX_PAGE_SIZE = 1000).
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How one node answered (or did not) one federated question."""
+
+    node_id: str
+    organisation: str
+    url: str
+    status: SourceState
+    latency_ms: float
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedAnswer(Generic[T]):
+    items: list[T]
+    sources: list[SourceStatus]
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedCoverage:
+    """One node's coverage cell, tagged with the node it came from."""
+
+    node_id: str
+    organisation: str
+    dataset: str
+    indicator: str
+    ref_area: str
+    sub_area: str
+    group: str
+    breakdown: tuple[str, ...]
+    cell_count: int
+    first_year: int
+    latest_year: int
+    values_visible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedCell:
+    """One node's observation, as the node released it to the caller."""
+
+    node_id: str
+    organisation: str
+    dataset: str
+    indicator: str
+    series: str
+    ref_area: str
+    sub_area: str
+    time_period: str
+    sex: str
+    age: str
+    disability_status: str
+    urbanisation: str
+    income_wealth_quantile: str
+    group: str
+    unit: str
+    value: float | None
+    n: int | None
+    suppressed: bool
+    suppression_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHeader:
+    """Who answered and which schema and data version it answered from."""
+
+    node_id: str
+    schema_version: str
+    data_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult(Generic[T]):
+    """What one node gave; `message` qualifies an OK answer (for example, truncated)."""
+
+    items: list[T] = field(default_factory=list)
+    message: str | None = None
+
+
+NodeLister = Callable[[], Awaitable[Sequence[RegisteredNode]]]
+AnswerListener = Callable[[Sequence[SourceStatus]], Awaitable[None]]
+
+
+def major(version: str) -> str:
+    return version.split(".", 1)[0].strip()
+
+
+class Federation:
+    """The coordinator's fan-out over the registered nodes, through one `NodeTransport`."""
+
+    def __init__(
+        self,
+        nodes: NodeLister,
+        transport: NodeTransport,
+        *,
+        concurrency: int = 16,
+        deadline: float = 15.0,
+        cache_seconds: float = 30.0,
+        schema_version: str = NODE_SCHEMA_VERSION,
+        on_answer: AnswerListener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._nodes = nodes
+        self.transport = transport
+        self.deadline = deadline
+        self.schema_version = schema_version
+        self._on_answer = on_answer
+        self._clock = clock
+        # Shared by every question in flight: bounds the requests this process sends at once.
+        self._slots = asyncio.Semaphore(concurrency)
+        self.coverage_cache: CoverageCache[FederatedCoverage] = CoverageCache(
+            cache_seconds, clock=clock
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        nodes: NodeLister,
+        transport: NodeTransport,
+        *,
+        on_answer: AnswerListener | None = None,
+    ) -> Federation:
+        return cls(
+            nodes,
+            transport,
+            concurrency=settings.fanout_concurrency,
+            deadline=settings.fanout_deadline,
+            cache_seconds=settings.coverage_cache_seconds,
+            on_answer=on_answer,
+        )
+
+    async def fan_out(
+        self, ask: Callable[[RegisteredNode], Awaitable[NodeResult[T]]]
+    ) -> FederatedAnswer[T]:
+        """Run `ask` on every registered node at once; give what arrived within the deadline."""
+        nodes = list(await self._nodes())
+        started = self._clock()
+        tasks = [asyncio.create_task(self._ask_one(node, ask)) for node in nodes]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=self.deadline)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        items: list[T] = []
+        sources: list[SourceStatus] = []
+        for node, task in zip(nodes, tasks, strict=True):
+            if task.cancelled():
+                waited = (self._clock() - started) * 1000
+                sources.append(
+                    self._status(
+                        node, "TIMEOUT", waited,
+                        f"no answer within the whole answer's deadline of {self.deadline:g} s",
+                    )
+                )  # fmt: skip
+                continue
+            result, status = task.result()
+            items.extend(result.items)
+            sources.append(status)
+        await self._announce(sources)
+        return FederatedAnswer(items=items, sources=sources)
+
+    async def _ask_one(
+        self, node: RegisteredNode, ask: Callable[[RegisteredNode], Awaitable[NodeResult[T]]]
+    ) -> tuple[NodeResult[T], SourceStatus]:
+        async with self._slots:
+            started = self._clock()
+            try:
+                result = await ask(node)
+            except NodeCallError as exc:
+                elapsed = (self._clock() - started) * 1000
+                logger.warning("node %s: %s: %s", node.node_id, exc.status, exc)
+                return NodeResult(), self._status(node, exc.status, elapsed, str(exc))
+            except Exception as exc:  # a node's answer must never fail the federation's answer
+                logger.exception("node %s: unexpected failure", node.node_id)
+                elapsed = (self._clock() - started) * 1000
+                message = f"unexpected failure reading the answer ({type(exc).__name__})"
+                return NodeResult(), self._status(node, "ERROR", elapsed, message)
+            elapsed = (self._clock() - started) * 1000
+            return result, self._status(node, "OK", elapsed, result.message)
+
+    @staticmethod
+    def _status(
+        node: RegisteredNode, status: SourceState, latency_ms: float, message: str | None
+    ) -> SourceStatus:
+        return SourceStatus(
+            node_id=node.node_id,
+            organisation=node.organisation,
+            url=node.url,
+            status=status,
+            latency_ms=round(latency_ms, 1),
+            message=message,
+        )
+
+    async def _announce(self, sources: list[SourceStatus]) -> None:
+        if self._on_answer is None or not sources:
+            return
+        try:
+            await self._on_answer(sources)
+        except Exception:  # remembering statuses is a courtesy; the answer stands without it
+            logger.exception("could not record node statuses")
+
+    def read_header(self, node: RegisteredNode, data: Mapping[str, Any]) -> NodeHeader:
+        """The `node` part of an answer; a node of another major schema version is refused."""
+        raw = data.get("node")
+        if not isinstance(raw, dict):
+            raise NodeBadAnswer("the answer has no `node` object")
+        header = NodeHeader(
+            node_id=_text(raw, "id"),
+            schema_version=_text(raw, "schemaVersion"),
+            data_version=_text(raw, "dataVersion"),
+        )
+        if major(header.schema_version) != major(self.schema_version):
+            raise NodeBadAnswer(
+                f"the node speaks schema version {header.schema_version}; this coordinator "
+                f"reads {major(self.schema_version)}.x"
+            )
+        if header.node_id != node.node_id:
+            raise NodeBadAnswer(
+                f"the node at {node.url} now says it is {header.node_id!r}, "
+                f"not {node.node_id!r}: check the registry"
+            )
+        return header
+
+    async def check(self, *, authorization: str | None = None) -> FederatedAnswer[NodeHeader]:
+        """Ask every node who it is: reachability, schema version and latency."""
+
+        async def ask(node: RegisteredNode) -> NodeResult[NodeHeader]:
+            data = await self.transport.execute(node, DATA_VERSION_QUERY, {}, authorization)
+            return NodeResult([self.read_header(node, data)])
+
+        return await self.fan_out(ask)
+
+    async def coverage(
+        self, filter: Mapping[str, object], *, authorization: str | None
+    ) -> FederatedAnswer[FederatedCoverage]:
+        """Every node's coverage for `filter` (the node's ObservationFilter, in camelCase).
+
+        A node's coverage is reused for a short time while its `dataVersion` stays the same.
+        """
+        variables = {"filter": dict(filter) or None}
+
+        async def ask(node: RegisteredNode) -> NodeResult[FederatedCoverage]:
+            key = cache_key(node.node_id, node.url, variables, authorization)
+            cached = self.coverage_cache.get(key)
+            if cached is not None:
+                data = await self.transport.execute(node, DATA_VERSION_QUERY, {}, authorization)
+                if self.read_header(node, data).data_version == cached.data_version:
+                    return NodeResult(list(cached.items))
+                self.coverage_cache.drop(key)
+            data = await self.transport.execute(node, COVERAGE_QUERY, variables, authorization)
+            header = self.read_header(node, data)
+            cells = [_coverage_cell(node, raw) for raw in _list(data, "coverage")]
+            self.coverage_cache.put(key, header.data_version, cells)
+            return NodeResult(cells)
+
+        return await self.fan_out(ask)
+
+    async def observations(
+        self,
+        filter: Mapping[str, object],
+        *,
+        authorization: str | None,
+        max_cells: int = 20_000,
+    ) -> FederatedAnswer[FederatedCell]:
+        """Every node's cells for `filter`, paged through, at most `max_cells` per node."""
+
+        async def ask(node: RegisteredNode) -> NodeResult[FederatedCell]:
+            cells: list[FederatedCell] = []
+            after: str | None = None
+            total: object = None
+            while len(cells) < max_cells:
+                variables = {
+                    "filter": dict(filter) or None,
+                    "first": min(PAGE_SIZE, max_cells - len(cells)),
+                    "after": after,
+                }
+                data = await self.transport.execute(
+                    node, OBSERVATIONS_QUERY, variables, authorization
+                )
+                self.read_header(node, data)
+                connection = data.get("observations")
+                if not isinstance(connection, dict):
+                    raise NodeBadAnswer("the answer has no `observations` object")
+                for edge in _list(connection, "edges"):
+                    if not isinstance(edge, dict):
+                        raise NodeBadAnswer("malformed observation edge")
+                    cells.append(_cell(node, edge.get("node")))
+                total = connection.get("totalCount")
+                page = connection.get("pageInfo")
+                if not isinstance(page, dict) or not page.get("hasNextPage"):
+                    return NodeResult(cells)
+                after = _text(page, "endCursor")
+            return NodeResult(
+                cells[:max_cells],
+                f"the first {max_cells} cells of {total}: the coordinator's limit per node",
+            )
+
+        return await self.fan_out(ask)
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise NodeBadAnswer(f"malformed answer: {key!r} is not text")
+    return value
+
+
+def _whole(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise NodeBadAnswer(f"malformed answer: {key!r} is not a whole number")
+    return value
+
+
+def _flag(raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if not isinstance(value, bool):
+        raise NodeBadAnswer(f"malformed answer: {key!r} is not true or false")
+    return value
+
+
+def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+    value = raw.get(key)
+    if not isinstance(value, list):
+        raise NodeBadAnswer(f"malformed answer: {key!r} is not a list")
+    return value
+
+
+def _coverage_cell(node: RegisteredNode, raw: object) -> FederatedCoverage:
+    if not isinstance(raw, dict):
+        raise NodeBadAnswer("malformed coverage cell")
+    breakdown = _list(raw, "breakdown")
+    if not all(isinstance(part, str) for part in breakdown):
+        raise NodeBadAnswer("malformed answer: 'breakdown' holds something other than text")
+    return FederatedCoverage(
+        node_id=node.node_id,
+        organisation=_text(raw, "organisation"),
+        dataset=_text(raw, "dataset"),
+        indicator=_text(raw, "indicator"),
+        ref_area=_text(raw, "refArea"),
+        sub_area=_text(raw, "subArea"),
+        group=_text(raw, "group"),
+        breakdown=tuple(breakdown),
+        cell_count=_whole(raw, "cellCount"),
+        first_year=_whole(raw, "firstYear"),
+        latest_year=_whole(raw, "latestYear"),
+        values_visible=_flag(raw, "valuesVisible"),
+    )
+
+
+def _cell(node: RegisteredNode, raw: object) -> FederatedCell:
+    if not isinstance(raw, dict):
+        raise NodeBadAnswer("malformed observation")
+    value = raw.get("value")
+    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+        raise NodeBadAnswer("malformed answer: 'value' is not a number")
+    n = raw.get("n")
+    reason = raw.get("suppressionReason")
+    return FederatedCell(
+        node_id=node.node_id,
+        organisation=_text(raw, "organisation"),
+        dataset=_text(raw, "dataset"),
+        indicator=_text(raw, "indicator"),
+        series=_text(raw, "series"),
+        ref_area=_text(raw, "refArea"),
+        sub_area=_text(raw, "subArea"),
+        time_period=_text(raw, "timePeriod"),
+        sex=_text(raw, "sex"),
+        age=_text(raw, "age"),
+        disability_status=_text(raw, "disabilityStatus"),
+        urbanisation=_text(raw, "urbanisation"),
+        income_wealth_quantile=_text(raw, "incomeWealthQuantile"),
+        group=_text(raw, "group"),
+        unit=_text(raw, "unit"),
+        value=None if value is None else float(value),
+        n=None if n is None else _whole(raw, "n"),
+        suppressed=_flag(raw, "suppressed"),
+        suppression_reason=None if reason is None else _text(raw, "suppressionReason"),
+    )

@@ -1,0 +1,272 @@
+"""The node registry: which nodes the coordinator asks, their keys, how they last answered."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auth.keys import fingerprint, jwk_thumbprint, public_key_from_jwk
+from federation.models import NodeRecord, utcnow
+from federation.transport import NodeBadAnswer, NodeEndpoint, NodeTransport, graphql_endpoint
+from service.errors import BadRequest, LnobError, NotFound
+from service.node.identity import NODE_ID_PATTERN
+
+if TYPE_CHECKING:
+    from federation.fanout import SourceStatus
+
+IDENTITY_QUERY = """query NodeIdentity {
+  node { id name organisation schemaVersion dataVersion publicKey keyId }
+}"""
+
+
+class KeyMismatch(LnobError):
+    """The node presents another key than the one received out of band: it is not registered."""
+
+    code = "KEY_MISMATCH"
+
+
+class AlreadyRegistered(LnobError):
+    code = "ALREADY_REGISTERED"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """What a node says about itself (its `node` query)."""
+
+    node_id: str
+    name: str
+    organisation: str
+    schema_version: str
+    data_version: str
+    public_key: dict[str, str]
+    key_id: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredNode:
+    """A registered node; `url` is its GraphQL endpoint."""
+
+    node_id: str
+    name: str
+    organisation: str
+    url: str
+    public_key: Mapping[str, str]
+    key_id: str
+    schema_version: str
+    added_at: dt.datetime
+    last_status: str | None = None
+    last_latency_ms: float | None = None
+    last_message: str | None = None
+    last_checked_at: dt.datetime | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(dict(self.public_key))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; every time stored here is UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _registered(record: NodeRecord) -> RegisteredNode:
+    return RegisteredNode(
+        node_id=record.node_id,
+        name=record.name,
+        organisation=record.organisation,
+        url=record.url,
+        public_key=dict(record.public_key),
+        key_id=record.key_id,
+        schema_version=record.schema_version,
+        added_at=_utc(record.added_at),
+        last_status=record.last_status,
+        last_latency_ms=record.last_latency_ms,
+        last_message=record.last_message,
+        last_checked_at=_utc(record.last_checked_at) if record.last_checked_at else None,
+    )
+
+
+def identity_from(data: Mapping[str, Any]) -> NodeIdentity:
+    """Read a `node` answer, refusing one that lacks a field or carries no usable key."""
+    node = data.get("node")
+    if not isinstance(node, dict):
+        raise NodeBadAnswer("the answer has no `node` object")
+    try:
+        texts = {
+            name: node[name]
+            for name in ("id", "name", "organisation", "schemaVersion", "dataVersion", "keyId")
+        }
+        key = node["publicKey"]
+    except KeyError as exc:
+        raise NodeBadAnswer(f"the node's identity lacks {exc.args[0]!r}") from None
+    if not all(isinstance(value, str) for value in texts.values()):
+        raise NodeBadAnswer("the node's identity holds a field that is not text")
+    if not NODE_ID_PATTERN.match(texts["id"]):
+        raise NodeBadAnswer(f"the node's id {texts['id'][:80]!r} is not a valid node id")
+    if isinstance(key, str):  # a JWK sent as a JSON string rather than an object
+        key = _json_object(key, "the node's public key")
+    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
+        raise NodeBadAnswer("the node's public key is not a JWK object")
+    try:
+        public_key_from_jwk(key)
+    except ValueError as exc:
+        raise NodeBadAnswer(f"the node's public key is unusable: {exc}") from None
+    return NodeIdentity(
+        node_id=texts["id"],
+        name=texts["name"],
+        organisation=texts["organisation"],
+        schema_version=texts["schemaVersion"],
+        data_version=texts["dataVersion"],
+        public_key=dict(key),
+        key_id=texts["keyId"],
+    )
+
+
+async def fetch_identity(
+    transport: NodeTransport, url: str, *, authorization: str | None = None
+) -> tuple[str, NodeIdentity]:
+    """Ask the node at `url` who it is. Returns its GraphQL endpoint and its identity."""
+    try:
+        endpoint = graphql_endpoint(url)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    data = await transport.execute(NodeEndpoint(url=endpoint), IDENTITY_QUERY, {}, authorization)
+    return endpoint, identity_from(data)
+
+
+def read_jwk(text_or_path: str) -> dict[str, str]:
+    """A public key given on the command line: a JWK as JSON text, or a file holding one."""
+    text = text_or_path
+    if not text_or_path.lstrip().startswith("{"):
+        try:
+            text = Path(text_or_path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadRequest(f"cannot read the key file {text_or_path}: {exc.strerror}") from None
+    key = _json_object(text, "the pinned key")
+    try:
+        public_key_from_jwk(key)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"the pinned key is not usable: {exc}") from None
+    return {str(name): str(value) for name, value in key.items()}
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise BadRequest(f"{what} is not JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} is not a JSON object")
+    return value
+
+
+def register(
+    session: Session,
+    endpoint: str,
+    identity: NodeIdentity,
+    *,
+    pinned_key: Mapping[str, str] | None = None,
+) -> RegisteredNode:
+    """Add a node with the key it presented; refuse if it differs from `pinned_key`.
+
+    Registering the same node at the same URL with the same key again changes nothing.
+    """
+    presented = jwk_thumbprint(identity.public_key)
+    if pinned_key is not None and jwk_thumbprint(dict(pinned_key)) != presented:
+        raise KeyMismatch(
+            f"node {identity.node_id} at {endpoint} presents key {identity.fingerprint}, "
+            f"not the pinned key {fingerprint(dict(pinned_key))}: not registered"
+        )
+    existing = session.get(NodeRecord, identity.node_id)
+    if existing is not None:
+        if existing.url == endpoint and jwk_thumbprint(existing.public_key) == presented:
+            return _registered(existing)
+        raise AlreadyRegistered(
+            f"node {identity.node_id} is already registered at {existing.url} with key "
+            f"{fingerprint(existing.public_key)}; remove it first to register it again"
+        )
+    at_url = session.execute(select(NodeRecord).where(NodeRecord.url == endpoint)).scalar()
+    if at_url is not None:
+        raise AlreadyRegistered(
+            f"{endpoint} is already registered as node {at_url.node_id}; remove it first"
+        )
+    record = NodeRecord(
+        node_id=identity.node_id,
+        url=endpoint,
+        name=identity.name,
+        organisation=identity.organisation,
+        public_key=dict(identity.public_key),
+        key_id=identity.key_id,
+        schema_version=identity.schema_version,
+        added_at=utcnow(),
+    )
+    session.add(record)
+    session.flush()
+    return _registered(record)
+
+
+def list_nodes(session: Session) -> list[RegisteredNode]:
+    records = session.execute(select(NodeRecord).order_by(NodeRecord.node_id)).scalars()
+    return [_registered(record) for record in records]
+
+
+def _find(session: Session, node_id_or_url: str) -> NodeRecord:
+    record = session.get(NodeRecord, node_id_or_url)
+    if record is None:
+        try:
+            endpoint = graphql_endpoint(node_id_or_url)
+        except ValueError:
+            endpoint = node_id_or_url
+        record = session.execute(
+            select(NodeRecord).where(NodeRecord.url == endpoint)
+        ).scalar_one_or_none()
+    if record is None:
+        raise NotFound(f"no registered node {node_id_or_url!r}")
+    return record
+
+
+def get_node(session: Session, node_id_or_url: str) -> RegisteredNode:
+    return _registered(_find(session, node_id_or_url))
+
+
+def remove_node(session: Session, node_id_or_url: str) -> RegisteredNode:
+    """Forget a node (by id or URL); the coordinator stops asking it."""
+    record = _find(session, node_id_or_url)
+    removed = _registered(record)
+    session.delete(record)
+    session.flush()
+    return removed
+
+
+def record_statuses(
+    session: Session,
+    statuses: Sequence[SourceStatus],
+    *,
+    schema_versions: Mapping[str, str] | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """Remember how each node last answered (nodes removed meanwhile are skipped)."""
+    when = at or utcnow()
+    versions = schema_versions or {}
+    for status in statuses:
+        record = session.get(NodeRecord, status.node_id)
+        if record is None:
+            continue
+        record.last_status = status.status
+        record.last_latency_ms = status.latency_ms
+        record.last_message = status.message
+        record.last_checked_at = when
+        if status.node_id in versions:
+            record.schema_version = versions[status.node_id]
+    session.flush()

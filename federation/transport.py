@@ -1,0 +1,222 @@
+"""How the coordinator reaches a node: one small interface, and the HTTP transport behind it.
+
+A node answers a GraphQL document however it arrives. `NodeTransport` is that one call, so a
+transport for nodes that connect out (and pull queued questions) can sit beside `HttpTransport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import httpx
+
+from service.errors import LnobError
+
+logger = logging.getLogger(__name__)
+
+SourceState = Literal["OK", "TIMEOUT", "UNREACHABLE", "ERROR", "UNTRUSTED"]
+
+ACCEPT = "application/graphql-response+json, application/json;q=0.9"
+
+
+class NodeAddress(Protocol):
+    """Where a node is and which key it registered; `RegisteredNode` is one."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def public_key(self) -> Mapping[str, str] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEndpoint:
+    """A node known only by its URL (before it is registered)."""
+
+    url: str
+    node_id: str = "(unregistered)"
+    public_key: Mapping[str, str] | None = None
+
+
+class NodeCallError(LnobError):
+    """A node did not give a usable answer; `status` is what the answer's `sources` says."""
+
+    code = "NODE_FAILED"
+    status: SourceState = "ERROR"
+
+
+class NodeUnreachable(NodeCallError):
+    code = "NODE_UNREACHABLE"
+    status: SourceState = "UNREACHABLE"
+
+
+class NodeTimeout(NodeCallError):
+    code = "NODE_TIMEOUT"
+    status: SourceState = "TIMEOUT"
+
+
+class NodeBadAnswer(NodeCallError):
+    """The node answered, but with an error, garbage, or a schema this coordinator cannot read."""
+
+    code = "NODE_ERROR"
+    status: SourceState = "ERROR"
+
+
+class NodeUntrusted(NodeCallError):
+    code = "NODE_UNTRUSTED"
+    status: SourceState = "UNTRUSTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a response may be used, and why."""
+
+    trusted: bool
+    reason: str
+
+
+ResponseVerifier = Callable[[NodeAddress, httpx.Response], Verdict]
+
+
+def accept_unverified(node: NodeAddress, response: httpx.Response) -> Verdict:
+    """The default: response signatures are not checked (yet); every response is used."""
+    return Verdict(trusted=True, reason="response signatures are not verified")
+
+
+class NodeTransport(Protocol):
+    """Sends one GraphQL document to one node and returns the answer's `data` object."""
+
+    async def execute(
+        self,
+        node: NodeAddress,
+        document: str,
+        variables: Mapping[str, object],
+        authorization: str | None,
+    ) -> dict[str, Any]: ...
+
+
+def graphql_endpoint(url: str) -> str:
+    """A node's GraphQL URL from what an operator typed (`http://host:8101` or `…/graphql`)."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"node URL {url!r} must start with http:// or https://")
+    return url if url.endswith("/graphql") else f"{url}/graphql"
+
+
+def data_of(body: object) -> dict[str, Any]:
+    """The `data` of a GraphQL response body, or `NodeBadAnswer` naming what was wrong."""
+    if not isinstance(body, dict):
+        raise NodeBadAnswer("the node's answer is not a JSON object")
+    errors = body.get("errors")
+    if errors:
+        raise NodeBadAnswer(_describe_errors(errors))
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise NodeBadAnswer("the node's answer has no `data` object")
+    return data
+
+
+def _describe_errors(errors: object) -> str:
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return "the node answered with a malformed error list"
+    first = errors[0]
+    extensions = first.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    message = str(first.get("message", "no message"))[:300]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"the node answered with an error: {code + ': ' if code else ''}{message}{more}"
+
+
+# Connection errors worth one more try: refused or reset connections, and a kept-alive
+# connection the node closed before answering. GraphQL queries are reads, so a retry is safe.
+RETRYABLE = (httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class HttpTransport:
+    """GraphQL over HTTP (POST, JSON) to a node's public API, through one shared client."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float,
+        retry_backoff: float,
+        verify_response: ResponseVerifier = accept_unverified,
+    ) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.retry_backoff = retry_backoff
+        self.verify_response = verify_response
+
+    async def execute(
+        self,
+        node: NodeAddress,
+        document: str,
+        variables: Mapping[str, object],
+        authorization: str | None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": ACCEPT}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        payload: dict[str, object] = {"query": document, "variables": dict(variables)}
+        try:
+            # The node's timeout bounds the whole call, retry included: one budget per node.
+            async with asyncio.timeout(self.timeout):
+                response = await self._post(node, payload, headers)
+        except TimeoutError:
+            raise NodeTimeout(f"no answer within {self.timeout:g} s") from None
+        verdict = self.verify_response(node, response)
+        if not verdict.trusted:
+            raise NodeUntrusted(verdict.reason)
+        body = _json_body(response)
+        if response.is_error and not (isinstance(body, dict) and body.get("errors")):
+            raise NodeBadAnswer(f"HTTP {response.status_code} without a GraphQL error")
+        return data_of(body)
+
+    async def _post(
+        self, node: NodeAddress, payload: dict[str, object], headers: dict[str, str]
+    ) -> httpx.Response:
+        try:
+            return await self._post_once(node, payload, headers)
+        except RETRYABLE as exc:
+            logger.info("node %s: %s; retrying once", node.node_id, _reason(exc))
+        await asyncio.sleep(self.retry_backoff)
+        try:
+            return await self._post_once(node, payload, headers)
+        except RETRYABLE as exc:
+            raise NodeUnreachable(f"{_reason(exc)} (tried twice)") from None
+
+    async def _post_once(
+        self, node: NodeAddress, payload: dict[str, object], headers: dict[str, str]
+    ) -> httpx.Response:
+        try:
+            return await self.client.post(node.url, json=payload, headers=headers)
+        except httpx.TimeoutException:
+            raise NodeTimeout(f"no answer within {self.timeout:g} s") from None
+        except RETRYABLE:
+            raise
+        except httpx.HTTPError as exc:
+            raise NodeUnreachable(_reason(exc)) from None
+
+
+def _json_body(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise NodeBadAnswer(
+            f"HTTP {response.status_code}: the answer is not JSON"
+            f" ({response.headers.get('content-type', 'no content type')})"
+        ) from None
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    detail = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {detail}"[:300]

@@ -1,0 +1,168 @@
+"""The coordinator's HTTP application: federated GraphQL, CSV downloads, health.
+
+`create_coordinator_app(settings)`; its lifespan builds the database engine, the one shared
+HTTP client that reaches every node, and the `Federation` over the node registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import anyio.to_thread
+import httpx
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from federation import registry
+from federation.fanout import Federation, SourceStatus
+from federation.registry import RegisteredNode
+from federation.transport import HttpTransport, NodeTransport
+from schema.coordinator import build_coordinator_schema
+from schema.coordinator_context import CoordinatorContext
+from service import migrate
+from service.coordinator_downloads import gaps_download, stocktake_download
+from service.db import make_engine, make_session_factory
+from service.graphql_http import GraphQLHTTP, GraphQLLimits
+from service.reference import Reference, load_reference
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorState:
+    """What one coordinator process holds for its lifetime, built in the lifespan."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    federation: Federation
+    reference: Reference
+
+
+def create_coordinator_app(
+    settings: Settings,
+    *,
+    transport: NodeTransport | None = None,
+    engine: Engine | None = None,
+) -> Starlette:
+    """A coordinator over the registry in `settings.coordinator_database_url`.
+
+    `transport` replaces how nodes are reached (HTTP through one shared client by default).
+    """
+    schema = build_coordinator_schema()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own_engine = engine is None
+        db = engine if engine is not None else make_engine(settings.coordinator_database_url)
+        sessions = make_session_factory(db)
+
+        def read_registry() -> list[RegisteredNode]:
+            with sessions() as session:
+                return registry.list_nodes(session)
+
+        def remember(statuses: Sequence[SourceStatus]) -> None:
+            with sessions.begin() as session:
+                registry.record_statuses(session, statuses)
+
+        async def registered_nodes() -> list[RegisteredNode]:
+            return await anyio.to_thread.run_sync(read_registry)
+
+        async def on_answer(statuses: Sequence[SourceStatus]) -> None:
+            await anyio.to_thread.run_sync(remember, statuses)
+
+        limits = httpx.Limits(max_connections=max(settings.fanout_concurrency, 1) * 2)
+        try:
+            async with httpx.AsyncClient(
+                timeout=settings.node_timeout, limits=limits, follow_redirects=False
+            ) as client:
+                node_transport = transport or HttpTransport(
+                    client,
+                    timeout=settings.node_timeout,
+                    retry_backoff=settings.fanout_retry_backoff,
+                )
+                app.state.coordinator = CoordinatorState(
+                    settings=settings,
+                    engine=db,
+                    sessions=sessions,
+                    federation=Federation.from_settings(
+                        settings, registered_nodes, node_transport, on_answer=on_answer
+                    ),
+                    reference=load_reference(),
+                )
+                yield
+        finally:
+            if own_engine:
+                db.dispose()
+
+    def state_of(request: Request) -> CoordinatorState:
+        state: CoordinatorState = request.app.state.coordinator
+        return state
+
+    async def get_context(request: Request) -> CoordinatorContext:
+        state = state_of(request)
+        return CoordinatorContext(
+            federation=state.federation,
+            authorization=request.headers.get("authorization"),
+            settings=state.settings,
+            sessions=state.sessions,
+            reference=state.reference,
+        )
+
+    graphql = GraphQLHTTP(
+        schema,
+        get_context=get_context,
+        limits=GraphQLLimits.from_settings(settings),
+        after_request=None,
+        execute_in_thread=False,
+    )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        state = state_of(request)
+        try:
+            ready, detail = await anyio.to_thread.run_sync(_readiness, state)
+        except Exception:  # the probe reports; it never raises
+            logger.exception("readiness check failed")
+            ready, detail = False, "database unreachable"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "detail": detail},
+            status_code=200 if ready else 503,
+        )
+
+    async def stocktake_csv(request: Request) -> Response:
+        return await stocktake_download(request, await get_context(request))
+
+    async def gaps_csv(request: Request) -> Response:
+        return await gaps_download(request, await get_context(request), schema)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/download/stocktake.csv", stocktake_csv),
+            Route("/download/gaps.csv", gaps_csv),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _readiness(state: CoordinatorState) -> tuple[bool, str]:
+    with state.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    if not migrate.at_head(state.engine, "coordinator"):
+        return False, "database schema is not at the latest migration: run `lnob coordinator init`"
+    with state.sessions() as session:
+        count = len(registry.list_nodes(session))
+    return True, f"database reachable, migrations at head, {count} node(s) registered"

@@ -1,0 +1,208 @@
+"""A whole federation on one laptop: demo nodes (and the coordinator) as real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.orm import Session
+
+from service.db import make_engine
+from service.node.demo import DEMO_ORGANISATIONS, DemoOrganisation, write_demo_files
+from service.node.identity import init_node
+from service.settings import load_settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedNode:
+    organisation: DemoOrganisation
+    env: dict[str, str]
+    cells: int
+
+
+@dataclass
+class RunningProcess:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class DemoFederation:
+    folder: Path
+    nodes: list[RunningProcess] = field(default_factory=list)
+    coordinator: RunningProcess | None = None
+
+    @property
+    def processes(self) -> list[RunningProcess]:
+        return [*self.nodes, *([self.coordinator] if self.coordinator else [])]
+
+
+def prepare_node(
+    org: DemoOrganisation, folder: Path, *, seed: int = 2026,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> PreparedNode:  # fmt: skip
+    """Initialise a node's SQLite database and key in `folder/<node-id>/` and load its data."""
+    from service.node.ingest import DatasetMeta, IngestOptions, ingest_file
+
+    home = folder / org.node_id
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "LNOB_DATABASE_URL": f"sqlite:///{home / 'node.sqlite3'}",
+        "LNOB_KEY_FILE": str(home / "node-key.pem"),
+    }
+    settings = load_settings(database_url=env["LNOB_DATABASE_URL"], key_file=env["LNOB_KEY_FILE"])
+    engine = make_engine(settings.database_url)
+    cells = 0
+    try:
+        init_node(engine, settings, name=org.name, organisation=org.organisation,
+                  node_id=org.node_id)  # fmt: skip
+        with Session(engine) as session:
+            from auth.levels import Level
+            from service.node.datasets import list_datasets
+
+            loaded = {d.slug for d in list_datasets(session, level=Level.OWNER)}
+        for dataset, path in write_demo_files(org, home / "data", seed=seed):
+            if dataset.slug in loaded:
+                continue
+            progress(f"{org.node_id}: loading {dataset.slug}")
+            report = ingest_file(
+                engine,
+                path,
+                DatasetMeta(
+                    slug=dataset.slug,
+                    title=dataset.title,
+                    organisation=org.organisation,
+                    methodology=dataset.methodology,
+                    collection_period=dataset.collection_period,
+                    licence=dataset.licence,
+                    contact=dataset.contact,
+                    release_level=dataset.release_level,
+                    discovery_level=dataset.discovery_level,
+                    published=dataset.published,
+                ),
+                IngestOptions(format="tidy"),
+                loaded_by="demo",
+            )
+            cells += report.rows_stored
+    finally:
+        engine.dispose()
+    return PreparedNode(organisation=org, env=env, cells=cells)
+
+
+def start_process(
+    name: str, args: list[str], env: dict[str, str], port: int, *, log_dir: Path | None = None
+) -> RunningProcess:
+    """Start `lnob ARGS --host 127.0.0.1 --port PORT`; its log goes to a file, never to a pipe
+    nobody reads (a full pipe would stall the server)."""
+    log_path = (log_dir or Path(tempfile.gettempdir())) / f"lnob-{name}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI, arguments built here
+            [sys.executable, "-m", "service", *args, "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    return RunningProcess(name=name, url=f"http://127.0.0.1:{port}", process=process, log=log_path)
+
+
+def wait_ready(proc: RunningProcess, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.process.poll() is not None:
+            log = proc.log.read_text(encoding="utf-8", errors="replace")
+            raise RuntimeError(f"{proc.name} exited during start-up:\n{log[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{proc.url}/readyz", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} was not ready after {timeout:.0f} s")
+
+
+def stop_all(processes: list[RunningProcess], timeout: float = 10.0) -> None:
+    """Stop every process; a second Ctrl-C while stopping must not leave any behind."""
+    previous = signal.getsignal(signal.SIGINT)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _stop(processes, timeout)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _stop(processes: list[RunningProcess], timeout: float) -> None:
+    for proc in processes:
+        if proc.process.poll() is None:
+            proc.process.terminate()
+    for proc in processes:
+        try:
+            proc.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.process.kill()
+            proc.process.wait()
+
+
+@contextlib.contextmanager
+def run_demo_federation(
+    folder: Path,
+    *,
+    coordinator_port: int | None = None,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> Iterator[DemoFederation]:
+    """Prepare and start the three demo nodes and a coordinator that has registered them;
+    stop every process on exit, whatever happens."""
+    from service.cli.coordinator import prepare_coordinator
+
+    federation = DemoFederation(folder=folder)
+    try:
+        for org in DEMO_ORGANISATIONS:
+            prepared = prepare_node(org, folder, progress=progress)
+            progress(f"{org.node_id}: starting")
+            proc = start_process(
+                org.node_id, ["node", "serve"], prepared.env, free_port(), log_dir=folder
+            )
+            federation.nodes.append(proc)
+        for proc in federation.nodes:
+            wait_ready(proc)
+        progress("coordinator: registering the nodes")
+        registry_file = folder / "coordinator.sqlite3"
+        # Nodes get new ports on every run: the demo's registry is rebuilt, never carried over.
+        for stale in folder.glob("coordinator.sqlite3*"):
+            stale.unlink()
+        env = {"LNOB_COORDINATOR_DATABASE_URL": f"sqlite:///{registry_file}"}
+        prepare_coordinator(
+            load_settings(coordinator_database_url=env["LNOB_COORDINATOR_DATABASE_URL"]),
+            [proc.url for proc in federation.nodes],
+        )
+        federation.coordinator = start_process(
+            "coordinator",
+            ["coordinator", "serve"],
+            env,
+            coordinator_port or free_port(),
+            log_dir=folder,
+        )
+        wait_ready(federation.coordinator)
+        yield federation
+    finally:
+        stop_all(federation.processes)
