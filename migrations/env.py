@@ -16,6 +16,10 @@ def _target_metadata() -> MetaData | None:
         from federation.models import CoordinatorBase
 
         return CoordinatorBase.metadata
+    if branch == "auth":
+        from auth.models import AuthBase
+
+        return AuthBase.metadata
     from service.node.models import NodeBase
 
     return NodeBase.metadata

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 import migrations
 from service.db import normalise_url
 
-Branch = Literal["node", "coordinator"]
+Branch = Literal["node", "coordinator", "auth"]
 
 
 def alembic_config(url: str, branch: Branch) -> Config:

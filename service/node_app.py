@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from auth.caller import AnonymousResolver, Caller, CallerResolver
 from auth.keys import SigningKey
 from auth.levels import Level
+from auth.resolver import TokenResolver
 from schema.context import NodeContext
 from schema.node import build_node_schema
 from service import migrate
@@ -33,6 +35,7 @@ from service.node.identity import get_identity, load_signing_key
 from service.node.observations import ReleasedCell, iterate_cells
 from service.reference import Reference, load_reference
 from service.settings import Settings
+from service.signing import SignResponses, node_identity_route
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +71,20 @@ def create_node_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
         db = engine if engine is not None else make_engine(settings.database_url)
-        state = NodeState(
-            settings=settings,
-            engine=db,
-            sessions=make_session_factory(db),
-            policy=DisclosurePolicy.from_settings(settings),
-            reference=load_reference(),
-            signing_key=load_signing_key(settings),
-            callers=callers or AnonymousResolver(),
-        )
-        app.state.node = state
+        sessions = make_session_factory(db)
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                state = NodeState(
+                    settings=settings,
+                    engine=db,
+                    sessions=sessions,
+                    policy=DisclosurePolicy.from_settings(settings),
+                    reference=load_reference(),
+                    signing_key=load_signing_key(settings),
+                    callers=callers or await _callers_from_settings(settings, sessions, stack),
+                )
+                app.state.node = state
+                yield
         finally:
             if own_engine:
                 db.dispose()
@@ -114,6 +119,7 @@ def create_node_app(
             detail={
                 "operation_type": outcome.operation_type,
                 "operation_name": outcome.operation_name,
+                "level_reason": caller.reason,
                 "status": outcome.status_code,
                 "errors": list(outcome.error_codes),
                 "datasets": sorted(tally.datasets) if tally else [],
@@ -164,8 +170,9 @@ def create_node_app(
             },
         )
 
-    return Starlette(
+    app = Starlette(
         routes=[
+            Route("/.well-known/lnob-node.json", node_identity_route),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -174,6 +181,21 @@ def create_node_app(
         ],
         lifespan=lifespan,
     )
+    # Every answer leaves signed (RFC 9421) with the node's current key.
+    app.add_middleware(SignResponses, key_provider=lambda: app.state.node.signing_key)
+    return app
+
+
+async def _callers_from_settings(
+    settings: Settings, sessions: sessionmaker[Session], stack: contextlib.AsyncExitStack
+) -> CallerResolver:
+    """Bearer tokens of the trusted issuers when any are set; otherwise every caller is public."""
+    if not settings.trusted_issuers:
+        return AnonymousResolver()
+    client = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.node_timeout))
+    with sessions() as session:
+        organisation = get_identity(session).organisation
+    return TokenResolver(settings, client, organisation)
 
 
 def _readiness(state: NodeState) -> tuple[bool, str]:
@@ -218,7 +240,7 @@ def _download_lines(
                     level=caller.level.label,
                     action="download",
                     operation=("sdmx-csv" if sdmx else "csv") + (f"?{query}" if query else ""),
-                    detail={"format": "sdmx-csv" if sdmx else "csv"},
+                    detail={"format": "sdmx-csv" if sdmx else "csv", "level_reason": caller.reason},
                     cells_returned=returned,
                     cells_suppressed=suppressed,
                 ),

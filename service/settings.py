@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.levels import Level
 from service.errors import ConfigError
@@ -41,6 +43,12 @@ class Settings(BaseSettings):
     )
     key_passphrase: SecretStr | None = Field(
         default=None, description="Passphrase that encrypts the key file, if any."
+    )
+
+    key_overlap_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Hours a retired signing key still verifies after `lnob node keys rotate`.",
     )
 
     threshold_public: int = Field(default=10, description="Smallest base n released to public.")
@@ -80,6 +88,77 @@ class Settings(BaseSettings):
         description="Coordinator: SQLAlchemy URL of the registry and reference tables.",
     )
 
+    trusted_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Node: issuer URLs whose access tokens it accepts (comma-separated or a "
+        "JSON list); none = every caller is public.",
+    )
+    token_audience: str = Field(
+        default="lnob-federation",
+        description="Audience (`aud`) every access token must name; one value for the federation.",
+    )
+    token_role_claim: str = Field(
+        default="role",
+        description="Node: claim holding the caller's role (secretariat, government, icso); "
+        "a dotted path such as `realm_access.roles` reaches into nested claims.",
+    )
+    token_org_claim: str = Field(
+        default="org", description="Node: claim holding an ICSO caller's organisation."
+    )
+    token_clock_skew: int = Field(
+        default=60, ge=0, le=300, description="Node: seconds of clock difference tolerated."
+    )
+    jwks_cache_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Node: seconds an issuer's keys are reused (an unknown key id refreshes them).",
+    )
+    token_lifetime: int = Field(
+        default=600,
+        ge=30,
+        le=3600,
+        description="Authorization server: seconds an access token lives.",
+    )
+    auth_issuer: str = Field(
+        default="http://127.0.0.1:8200",
+        description="Authorization server: its issuer URL (`iss`), as clients and nodes reach it; "
+        "https except on loopback.",
+    )
+    auth_key_file: Path = Field(
+        default=Path("lnob-auth-key.pem"),
+        description="Authorization server: Ed25519 key that signs access tokens (PEM, mode 0600).",
+    )
+    auth_key_passphrase: SecretStr | None = Field(
+        default=None, description="Authorization server: passphrase of its key file, if any."
+    )
+    auth_database_url: str = Field(
+        default="sqlite:///lnob-auth.sqlite3",
+        description="Authorization server: SQLAlchemy URL of its client registry.",
+    )
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _issuer_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("trusted_issuers")
+    @classmethod
+    def _issuers_are_secure(cls, value: list[str]) -> list[str]:
+        for issuer in value:
+            _check_issuer_url(issuer)
+        return value
+
+    @field_validator("auth_issuer")
+    @classmethod
+    def _auth_issuer_is_secure(cls, value: str) -> str:
+        _check_issuer_url(value)
+        return value
+
     @model_validator(mode="after")
     def _not_looser_than_federation(self) -> Self:
         problems = []
@@ -105,6 +184,17 @@ class Settings(BaseSettings):
 
     def rounding_for(self, level: Level) -> int:
         return int(getattr(self, f"rounding_{level.label}"))
+
+
+def _check_issuer_url(url: str) -> None:
+    """An issuer is an https URL without query or fragment (RFC 8414); plain http only on
+    loopback, where nothing crosses a network."""
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is not an issuer URL (https://host[/path])")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError(f"issuer {url!r} must use https")
 
 
 def load_settings(**overrides: object) -> Settings:

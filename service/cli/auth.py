@@ -1,0 +1,156 @@
+"""`lnob auth …`: the secretariat's authorization server and its machine clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.table import Table
+from sqlalchemy import Engine
+
+from auth import clients as client_store
+from auth.keys import fingerprint, load_or_create_key_file
+from auth.tokens import Role
+from service import migrate
+from service.cli.common import console, err_console, fail_cleanly, settings_from_env
+from service.db import make_engine, make_session_factory
+from service.errors import NotInitialised
+from service.settings import Settings
+
+
+@click.group()
+def auth() -> None:
+    """Run the secretariat's OAuth 2.0 authorization server and register its clients."""
+
+
+@auth.command()
+@fail_cleanly
+def init() -> None:
+    """Create the client database (Alembic migrations) and the token signing key.
+
+    Safe to run again: it upgrades the database and keeps the existing key.
+    """
+    settings = settings_from_env()
+    engine = make_engine(settings.auth_database_url)
+    try:
+        migrate.upgrade(engine, "auth")
+    finally:
+        engine.dispose()
+    secret = settings.auth_key_passphrase
+    key, created = load_or_create_key_file(
+        settings.auth_key_file, secret.get_secret_value().encode("utf-8") if secret else None
+    )
+    console.print(
+        f"client database ready: {engine.url.render_as_string(hide_password=True)}",
+        highlight=False,
+    )
+    state = "created" if created else "kept"
+    console.print(f"token signing key {state}: {settings.auth_key_file} (mode 0600)")
+    console.print(f"key id: {key.key_id}", highlight=False)
+    console.print(f"key fingerprint: [bold]{fingerprint(key.public_jwk())}[/]")
+    console.print(f"issuer: {settings.auth_issuer}", highlight=False)
+
+
+@auth.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8200, show_default=True, type=int)
+@fail_cleanly
+def serve(host: str, port: int) -> None:
+    """Serve POST /token, /.well-known/jwks.json and /.well-known/oauth-authorization-server."""
+    import uvicorn
+
+    from auth.server import create_auth_app
+
+    settings = settings_from_env()
+    uvicorn.run(create_auth_app(settings), host=host, port=port, log_level="info")
+
+
+@auth.group()
+def clients() -> None:
+    """Machine clients: secretariat scripts, government partner systems, ICSO teams."""
+
+
+@clients.command("add")
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
+@click.option(
+    "--name", required=True, help="Who the client is, e.g. 'Ministry of Planning, Kenya'."
+)
+@click.option("--org", "organisation", help="icso clients: the organisation they speak for.")
+@fail_cleanly
+def add_client(role: str, name: str, organisation: str | None) -> None:
+    """Register a client and print its secret — once: only a hash of it is kept."""
+    settings = settings_from_env()
+    engine = _migrated_engine(settings)
+    try:
+        with make_session_factory(engine).begin() as session:
+            record, secret = client_store.add_client(
+                session, name=name, role=Role(role), organisation=organisation
+            )
+    finally:
+        engine.dispose()
+    console.print(f"client [bold]{record.client_id}[/] — {record.name} ({record.role.value})")
+    if record.organisation:
+        console.print(f"organisation: {record.organisation}", highlight=False)
+    console.print(f"client_id: {record.client_id}", highlight=False)
+    console.print(f"client_secret: {secret}", highlight=False, soft_wrap=True)
+    err_console.print(
+        "[bold yellow]Store the secret now[/]: it is not kept and cannot be shown again. "
+        f"Tokens: POST {settings.auth_issuer.rstrip('/')}/token (client credentials)."
+    )
+
+
+@clients.command("list")
+@fail_cleanly
+def list_clients() -> None:
+    """Every registered client, revoked ones included."""
+    settings = settings_from_env()
+    engine = _migrated_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            records = client_store.list_clients(session)
+    finally:
+        engine.dispose()
+    table = Table("name", "role", "organisation", "added", "last token", "status")
+    # The id is what `revoke` takes: shown whole, however narrow the terminal.
+    table.add_column("client id", overflow="fold")
+    for record in records:
+        table.add_row(
+            record.name,
+            record.role.value,
+            record.organisation or "",
+            _when(record.created_at),
+            _when(record.last_token_at),
+            "active" if record.active else f"revoked {_when(record.revoked_at)}",
+            record.client_id,
+        )
+    console.print(table)
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@fail_cleanly
+def revoke_client(client_id: str) -> None:
+    """Stop issuing tokens to CLIENT_ID; tokens already issued expire within their lifetime."""
+    settings = settings_from_env()
+    engine = _migrated_engine(settings)
+    try:
+        with make_session_factory(engine).begin() as session:
+            record = client_store.revoke_client(session, client_id)
+    finally:
+        engine.dispose()
+    console.print(
+        f"client [bold]{record.client_id}[/] ({record.name}) revoked; tokens already issued "
+        f"expire within {settings.token_lifetime} seconds"
+    )
+
+
+def _migrated_engine(settings: Settings) -> Engine:
+    engine = make_engine(settings.auth_database_url)
+    if not migrate.at_head(engine, "auth"):
+        engine.dispose()
+        raise NotInitialised("the client database is not initialised: run `lnob auth init`")
+    return engine
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
