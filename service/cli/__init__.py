@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from service.cli.auth import auth
+from service.cli.coordinator import coordinator, gaps, stocktake
 from service.cli.demo import demo
 from service.cli.node import node
 from service.errors import LnobError
@@ -24,6 +26,10 @@ def lnob(verbose: bool) -> None:
 
 lnob.add_command(node)
 lnob.add_command(demo)
+lnob.add_command(auth)
+lnob.add_command(coordinator)
+lnob.add_command(stocktake)
+lnob.add_command(gaps)
 
 
 def main() -> None:

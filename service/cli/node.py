@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from auth.keys import fingerprint
 from auth.levels import Level
+from service.cli.backup import backup, restore
 from service.cli.common import LEVEL, console, fail_cleanly, operator, settings_from_env
+from service.cli.keys import keys
 from service.db import make_engine
 from service.node import audit
 from service.node import datasets as node_datasets
@@ -227,3 +229,8 @@ def serve(host: str, port: int) -> None:
 
     settings = settings_from_env()
     uvicorn.run(create_node_app(settings), host=host, port=port, log_level="info")
+
+
+node.add_command(keys)
+node.add_command(backup)
+node.add_command(restore)
