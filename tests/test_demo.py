@@ -54,8 +54,8 @@ def test_demo_runs_a_federation_that_names_a_stopped_node(tmp_path: Path) -> Non
 
         from service.cli.demo import COMPARE_QUERY, GAPS_QUERY, STOCKTAKE_QUERY
 
-        for query in (STOCKTAKE_QUERY, GAPS_QUERY, COMPARE_QUERY):
-            _ask(url, query)  # the queries the demo prints work as printed
+        for query in (STOCKTAKE_QUERY, GAPS_QUERY, COMPARE_QUERY, _readme_query()):
+            _ask(url, query)  # the queries the demo and the README print work as printed
         before = _ask(url, STOCKTAKE)["stocktake"]
         assert {s["status"] for s in before["sources"]} == {"OK"}  # type: ignore[index]
         organisations = {e["organisation"] for e in before["entries"]}  # type: ignore[index]
@@ -77,6 +77,12 @@ def test_demo_runs_a_federation_that_names_a_stopped_node(tmp_path: Path) -> Non
     assert "stopped" in out.read_text()
     with_port = [p for p in (port, node_port) if _listening(p)]
     assert not with_port, "the demo left servers running"
+
+
+def _readme_query() -> str:
+    """The GraphQL document of the README's first example (`--data-urlencode 'query=…'`)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    return readme.split("--data-urlencode 'query=", 1)[1].split("'\n", 1)[0]
 
 
 def _listening(port: int) -> bool:
