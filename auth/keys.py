@@ -89,7 +89,11 @@ def load_key_file(path: Path, passphrase: bytes | None = None) -> SigningKey:
         raise ConfigError(
             f"signing key file {path} not found: run `lnob node init` or set LNOB_KEY_FILE"
         ) from None
-    if path.stat().st_mode & 0o077:
+    status = path.stat()
+    # As PostgreSQL does for its ssl_key_file: a root-owned file may be group-readable (a
+    # Kubernetes Secret mounted 0440 with fsGroup); any other owner's file must be 0600.
+    loose = status.st_mode & (0o037 if status.st_uid == 0 else 0o077)
+    if loose:
         raise ConfigError(f"signing key file {path} is readable by others: chmod 600 it")
     try:
         key = serialization.load_pem_private_key(pem, password=passphrase)

@@ -132,7 +132,7 @@ def create_auth_app(settings: Settings) -> Starlette:
             status_code=200 if ready else 503,
         )
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/token", token, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks),
@@ -142,6 +142,10 @@ def create_auth_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    from service.metrics import instrument
+
+    instrument(app, "auth")
+    return app
 
 
 def server_metadata(settings: Settings) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from service.db import make_engine, make_session_factory
 from service.errors import LnobError
 from service.graphql_http import GraphQLHTTP, GraphQLLimits, GraphQLOutcome
 from service.http_errors import error_response, status_for
+from service.metrics import instrument, record_cells, record_graphql
 from service.node import audit
 from service.node.disclosure import DisclosurePolicy
 from service.node.downloads import cell_filter_from_query, csv_lines, sdmx_csv_lines
@@ -54,6 +55,7 @@ class NodeState:
 
 
 def record_audit(state: NodeState, entry: audit.AuditRecord) -> None:
+    record_cells(entry.cells_returned, entry.cells_suppressed)
     with state.sessions.begin() as session:
         audit.append(session, entry)
 
@@ -108,6 +110,7 @@ def create_node_app(
     async def after_graphql(
         request: Request, context: NodeContext | None, outcome: GraphQLOutcome
     ) -> None:
+        record_graphql(outcome)
         state = state_of(request)
         caller = context.caller if context else Caller("unauthenticated", level=Level.PUBLIC)
         tally = context.tally if context else None
@@ -183,6 +186,7 @@ def create_node_app(
     )
     # Every answer leaves signed (RFC 9421) with the node's current key.
     app.add_middleware(SignResponses, key_provider=lambda: app.state.node.signing_key)
+    instrument(app, "node")
     return app
 
 

@@ -12,16 +12,14 @@ from service.cli.coordinator import coordinator, gaps, stocktake
 from service.cli.demo import demo
 from service.cli.node import node
 from service.errors import LnobError
+from service.logging import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level to standard error.")
 def lnob(verbose: bool) -> None:
     """LNOB data federation: share aggregated data on people left behind, safely."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if verbose else logging.WARNING)
 
 
 lnob.add_command(node)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import click
 from rich.table import Table
@@ -15,6 +16,7 @@ from service import migrate
 from service.cli.common import console, err_console, fail_cleanly, settings_from_env
 from service.db import make_engine, make_session_factory
 from service.errors import NotInitialised
+from service.logging import configure_logging
 from service.settings import Settings
 
 
@@ -62,7 +64,8 @@ def serve(host: str, port: int) -> None:
     from auth.server import create_auth_app
 
     settings = settings_from_env()
-    uvicorn.run(create_auth_app(settings), host=host, port=port, log_level="info")
+    configure_logging(logging.INFO)
+    uvicorn.run(create_auth_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 @auth.group()

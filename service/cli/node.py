@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from service.cli.backup import backup, restore
 from service.cli.common import LEVEL, console, fail_cleanly, operator, settings_from_env
 from service.cli.keys import keys
 from service.db import make_engine
+from service.logging import configure_logging
 from service.node import audit
 from service.node import datasets as node_datasets
 from service.node.identity import init_node
@@ -228,7 +230,8 @@ def serve(host: str, port: int) -> None:
     from service.node_app import create_node_app
 
     settings = settings_from_env()
-    uvicorn.run(create_node_app(settings), host=host, port=port, log_level="info")
+    configure_logging(logging.INFO)
+    uvicorn.run(create_node_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 node.add_command(keys)
