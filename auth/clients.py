@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from auth.models import OAuthClient, utcnow
+from auth.models import OAuthClient
 from auth.tokens import Role
+from service.db import utcnow
 from service.errors import BadRequest, NotFound
 
 # scrypt at n=2**14, r=8, p=1 (16 MiB, some tens of milliseconds): the parameters OWASP lists

@@ -4,6 +4,7 @@ which ask a running coordinator."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from service.cli.common import console, err_console, fail_cleanly, settings_from
 from service.coordinator_downloads import GAPS_QUERY, gaps_csv_lines
 from service.db import make_engine, make_session_factory
 from service.errors import LnobError
+from service.logging import configure_logging
 from service.settings import Settings
 
 P = ParamSpec("P")
@@ -83,7 +85,10 @@ def serve(host: str, port: int) -> None:
     from service.coordinator_app import create_coordinator_app
 
     settings = settings_from_env()
-    uvicorn.run(create_coordinator_app(settings), host=host, port=port, log_level="info")
+    configure_logging(logging.INFO)
+    uvicorn.run(
+        create_coordinator_app(settings), host=host, port=port, log_config=None, access_log=False
+    )
 
 
 @coordinator.group()

@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auth.levels import Level
+from service.db import utcnow
 from service.errors import BadRequest, NotFound
 from service.node import audit
-from service.node.models import Dataset, DatasetVersion, utcnow
+from service.node.models import Dataset, DatasetVersion
 
 
 @dataclass(frozen=True, slots=True)
