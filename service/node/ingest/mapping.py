@@ -5,10 +5,15 @@ Open SDG publishes two files for this and the product reads them as they are: `c
 (`Text,Dimension,Value`: a label and the code it stands for, such as `Female,SEX,F`). Matching
 ignores case and runs of spaces, because national files spell one label both ways ("Normal value",
 "Normal Value"); nothing looser is tried, so a label that does not match is reported, not guessed.
+
+Behind the operator's folder the product ships `open_sdg_units.csv`, in the `code_mapping.csv`
+shape: unit and unit-multiplier labels common to Open SDG sites whose meaning is not in doubt
+("Rate per 100,000 population" is PER_100000_POP). The operator's folder always wins over it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
 
 COLUMN_MAPPING = "column_mapping.csv"
 CODE_MAPPING = "code_mapping.csv"
+PRODUCT_UNITS_FILE = Path(__file__).with_name("open_sdg_units.csv")
 TOTAL: Final = "_T"
 _K = TypeVar("_K")
 
@@ -42,6 +48,10 @@ REPORTING_DIMENSIONS: Final = frozenset({"FREQ", "REPORTING_TYPE"})
 UNHELD_DIMENSIONS: Final = frozenset(
     {"EDUCATION_LEV", "OCCUPATION", "CUST_BREAKDOWN", "ACTIVITY", "PRODUCT"}
 )
+# Attributes whose unmapped label is left blank rather than keeping the row out: they describe a
+# cell without being part of its key. UNIT_MEASURE is part of the product's key, and UNIT_MULT
+# decides what the value means, so neither is among them.
+BLANKABLE_ATTRIBUTES: Final = frozenset({"OBS_STATUS"})
 # SDG DSD attributes that describe an observation without dividing the data; the product keeps
 # the ones it has a field for (elsewhere) and drops the rest.
 DSD_ATTRIBUTES: Final = frozenset(
@@ -81,6 +91,34 @@ class MappingTables:
 
 
 NO_MAPPING: Final = MappingTables()
+
+
+@dataclass(frozen=True, slots=True)
+class Layered:
+    """Mappings asked in turn: the first that knows a column or label answers."""
+
+    layers: tuple[LabelMapping, ...]
+
+    def concept(self, column: str) -> str | None:
+        return next((c for m in self.layers if (c := m.concept(column)) is not None), None)
+
+    def code(self, concept: str, label: str) -> str | None:
+        return next((c for m in self.layers if (c := m.code(concept, label)) is not None), None)
+
+
+@functools.cache
+def product_units() -> MappingTables:
+    """The unit labels the product ships (`open_sdg_units.csv`), below the operator's folder."""
+    problems: list[Problem] = []
+    codes: dict[tuple[str, str], str] = {}
+    header = ("Text", "Dimension", "Value")
+    for row, (text, dimension, value) in _entries(PRODUCT_UNITS_FILE, header, problems):
+        _add(
+            codes, (dimension, label_key(text)), value, PRODUCT_UNITS_FILE.name, row, text, problems
+        )
+    if problems:  # the file ships with the product: a problem in it is a defect, not bad input
+        raise RuntimeError("; ".join(str(problem) for problem in problems))
+    return MappingTables(codes=codes)
 
 
 def load_mapping(folder: Path | None) -> tuple[MappingTables, list[Problem]]:
@@ -198,6 +236,7 @@ class Unmapped:
     column: str | None
     value: str | None
     expected: str
+    attribute: bool = False  # an attribute left blank: the row is stored without it
 
 
 def unmapped_column(column: str, value: str) -> Unmapped:
@@ -216,6 +255,16 @@ def unmapped_label(column: str, label: str, concept: str) -> Unmapped:
         column,
         label,
         f"a {concept} code, or a row for this label in {CODE_MAPPING} (Text,Dimension,Value)",
+    )
+
+
+def unmapped_attribute(column: str, label: str, concept: str) -> Unmapped:
+    return Unmapped(
+        f"label {label!r} of column {column!r} is not mapped (attribute left blank)",
+        column,
+        label,
+        f"a {concept} code, or a row for this label in {CODE_MAPPING} (Text,Dimension,Value)",
+        attribute=True,
     )
 
 
@@ -253,16 +302,49 @@ class Exclusions:
     """Turns the reasons a row cannot be stored into an `Excluded` row, or under --strict into
     one Problem per distinct reason (at its first row), so the refusal names each one once."""
 
+    @staticmethod
+    def notes(reasons: list[Unmapped]) -> tuple[str, ...]:
+        """What a stored row's report counts: the attributes left blank."""
+        return tuple(dict.fromkeys(reason.reason for reason in reasons if reason.attribute))
+
     def __init__(self, file: str, *, strict: bool) -> None:
         self.file = file
         self.strict = strict
         self._reported: set[str] = set()
 
     def verdict(self, row: int, reasons: list[Unmapped]) -> Iterator[Excluded | Problem]:
+        """Nothing when every reason is an attribute left blank (and not strict): the row stays."""
         if not self.strict:
-            yield Excluded(row, tuple(dict.fromkeys(reason.reason for reason in reasons)))
+            blocking = [reason.reason for reason in reasons if not reason.attribute]
+            if blocking:
+                yield Excluded(row, tuple(dict.fromkeys(blocking)))
             return
         for reason in reasons:
             if reason.reason not in self._reported:
                 self._reported.add(reason.reason)
                 yield Problem(self.file, row, reason.column, reason.value, reason.expected)
+
+
+def constant_cells(path: Path, columns: Iterable[int]) -> dict[int, str]:
+    """The columns (by index) that hold one and the same non-blank text on every data row.
+
+    A first pass over the file, streaming; what it cannot read is left for the main pass to
+    report. A column stops being followed at its second distinct text.
+    """
+    seen: dict[int, str] = {}
+    candidates = set(columns)
+    header = True
+    for item in read_csv_rows(path):
+        if isinstance(item, Problem):
+            continue
+        if header:
+            header = False
+            continue
+        _, cells = item
+        for index in list(candidates):
+            text = cells[index].strip() if index < len(cells) else ""
+            if not text or seen.setdefault(index, text) != text:
+                candidates.discard(index)
+        if not candidates:
+            break
+    return {index: seen[index] for index in candidates if index in seen}

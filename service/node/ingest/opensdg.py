@@ -4,6 +4,9 @@ One file holds one indicator (named by the file: `indicator_3-8-1.csv`) for one 
 --ref-area because Open SDG sites are national. A blank disaggregation cell is the total; a blank
 Value is a missing value, not data. Column names and labels become SDG DSD concepts and codes
 through the mapping folder (`mapping`); what does not map is reported and kept out, never guessed.
+An attribute that does not map (`Observation status`) is left blank instead: it is no part of the
+cell's key. A breakdown the product does not hold but that the whole file shares (9.2.2 is all
+ACTIVITY=ISIC4_C, manufacturing) is what the file measures: it goes into the series.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 from service.errors import Problem
 from service.node.ingest.csvfile import read_csv_rows
 from service.node.ingest.mapping import (
+    BLANKABLE_ATTRIBUTES,
     DSD_ATTRIBUTES,
     PRODUCT_DIMENSIONS,
     REPORTING_DIMENSIONS,
@@ -24,16 +28,20 @@ from service.node.ingest.mapping import (
     UNHELD_DIMENSIONS,
     Exclusions,
     LabelMapping,
+    Layered,
     Unmapped,
     conflicting,
+    constant_cells,
     dimension_not_held,
     group_of_breakdown,
     label_key,
     load_mapping,
     product_unit,
+    product_units,
     scaled,
     unit_multiplier,
     unit_not_held,
+    unmapped_attribute,
     unmapped_column,
     unmapped_label,
 )
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
 
 BLANK_VALUE: Final = "blank Value"
 _FILE_NAME = re.compile(r"indicator_(\d{1,2})-(\d{1,2}|[a-z])-(\d{1,2})\.csv", re.IGNORECASE)
+_CODE_ID = re.compile(r"[A-Z][A-Z0-9_]*")  # the form of an SDMX code, such as ISIC4_C
 _IGNORED: Final = ""  # a column read and left aside: it neither divides the data nor is unmapped
 # Open SDG's own columns, understood by name unless the mapping folder says otherwise.
 OWN_COLUMNS: Final = {
@@ -95,7 +104,8 @@ def read_open_sdg(
 ) -> Iterator[RawCell | Excluded | Problem]:
     """Read an Open SDG indicator CSV as raw cells, rows that do not map, and problems."""
     file = path.name
-    mapping, problems = load_mapping(options.mapping_dir)
+    operator_mapping, problems = load_mapping(options.mapping_dir)
+    mapping = Layered((operator_mapping, product_units()))
     indicator = indicator_from_file_name(file)
     if indicator is None:
         expected = "an Open SDG file name that names the indicator, such as indicator_3-8-1.csv"
@@ -124,6 +134,7 @@ def read_open_sdg(
             if problems:
                 yield from problems
                 return
+            header.fold_constant_breakdowns(path, labels)
             continue
         if len(cells) != len(header.names):
             expected = f"{len(header.names)} cells as in the header, found {len(cells)}"
@@ -136,10 +147,10 @@ def read_open_sdg(
         fields = {"indicator": indicator, "ref_area": ref_area, "value": value}
         source = {"time_period": header.names[header.year], "value": header.names[header.value]}
         reasons = header.translate(cells, fields, source, labels)
-        if reasons:
+        if (options.strict and reasons) or any(not reason.attribute for reason in reasons):
             yield from exclusions.verdict(line, reasons)
         else:
-            yield RawCell(line, fields, source)
+            yield RawCell(line, fields, source, exclusions.notes(reasons))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +216,14 @@ class _Labels:
             area = (self.mapping.code("REF_AREA", label) or label).upper()
             iso3 = area if ref.is_country(area) else ref.iso3_from_m49(area)
             return _Resolved("ref_area", iso3) if iso3 else unmapped_label(column, label, concept)
-        if concept == "UNIT_MEASURE" and label.upper() in ref.codelist("UNIT"):
-            return _Resolved("unit", label.upper())
         code = self.code(concept, label)
         if concept not in _HANDLED:
             return None if code == TOTAL else dimension_not_held(column, concept, code or label)
+        if code is None and concept == "UNIT_MEASURE" and label.upper() in ref.codelist("UNIT"):
+            return _Resolved("unit", label.upper())
         if code is None:
+            if concept in BLANKABLE_ATTRIBUTES:
+                return unmapped_attribute(column, label, concept)
             return unmapped_label(column, label, concept)
         if concept == "UNIT_MEASURE":
             unit = product_unit(ref, code)
@@ -240,6 +253,25 @@ class _Header:
             for index, name in enumerate(self.names)
             if index not in (self.year, self.value)
         ]
+        self.folded: dict[int, str] = {}  # column -> "ACTIVITY=ISIC4_C", added to the series
+
+    def fold_constant_breakdowns(self, path: Path, labels: _Labels) -> None:
+        """Find the breakdowns the product does not hold that are one code on every row."""
+        unheld = {
+            index: concept
+            for index, _, concept in self.columns
+            if concept is not None and concept in UNHELD_DIMENSIONS
+        }
+        if not unheld:
+            return
+        for index, label in constant_cells(path, unheld).items():
+            # The product ships no codelist for these breakdowns: a label counts as a code when
+            # the mapping folder says so or when it is written as one (ISIC4_C, not "Trade").
+            code = labels.code(unheld[index], label)
+            if code is None and _CODE_ID.fullmatch(label):
+                code = label
+            if code is not None and code != TOTAL:
+                self.folded[index] = f"{unheld[index]}={code}"
 
     def problems(self, file: str, line: int, *, has_ref_area: bool) -> list[Problem]:
         problems = [
@@ -274,7 +306,7 @@ class _Header:
         found: dict[str, list[tuple[str, str]]] = {}  # field -> (column, code) of each cell
         for index, column, concept in self.columns:
             label = cells[index].strip()
-            if not label or concept == _IGNORED:
+            if not label or concept == _IGNORED or index in self.folded:
                 continue
             resolved = (
                 unmapped_column(column, label)
@@ -304,4 +336,7 @@ class _Header:
                 source[name] = column
         if multiplier:
             fields["value"] = scaled(fields["value"], multiplier)
+        if self.folded:
+            fields["series"] = "|".join(filter(None, (fields.get("series"), *self.folded.values())))
+            source.setdefault("series", self.names[next(iter(self.folded))])
         return reasons

@@ -1,8 +1,8 @@
 """Time periods: the SDMX forms the product stores, and the looser forms national files use.
 
 Stored labels are SDMX time periods: `2021`, `2021-Q3`, `2021-S1`, `2021-07`, `2021-07-15`,
-`2019/2021`. Each carries the calendar years it spans, so coverage can ask "what is there since
-2015" without parsing labels.
+`2019/2021`, `2023-05/2023-06`. Each carries the calendar years it spans, so coverage can ask
+"what is there since 2015" without parsing labels.
 """
 
 from __future__ import annotations
@@ -32,14 +32,31 @@ _MONTH = re.compile(r"(\d{4})-M?(\d{2})", re.IGNORECASE)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _RANGE = re.compile(r"(\d{4})\s*(?:/|-|\s+to\s+)\s*(\d{4})", re.IGNORECASE)
 _SHORT_RANGE = re.compile(r"(\d{4})\s*(/|-)\s*(\d{2})")
+# "2015/16 to 2017/18": financial years 2015/16 through 2017/18, so 2015 to 2018.
+_SHORT_RANGES = re.compile(r"(\d{4})/(\d{2})\s+to\s+(\d{4})/(\d{2})", re.IGNORECASE)
+# "17 May to 11 June 2023": fieldwork dates, stored as the months they span (2023-05/2023-06).
+_DAYS = re.compile(r"\d{1,2}\s+([a-z]+)(?:\s+(\d{4}))?\s+to\s+\d{1,2}\s+([a-z]+)\s+(\d{4})", re.I)
+_MONTH_RANGE = re.compile(r"(\d{4})-(\d{2})/(\d{4})-(\d{2})")
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+         ("december", "dec")),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
 
 
 def parse_period(text: str, *, hyphen_ranges: bool = False) -> Period | None:
     """Read a time period, or None if the text is not one.
 
     Accepts the SDMX forms and what Open SDG files write: `2001/02` (2001/2002), `2000 Q1`,
-    `2010 to 2011`. `2007-09` is September 2007, as in SDMX, unless `hyphen_ranges` is set: Open
-    SDG files use it for the three years 2007 to 2009.
+    `2010 to 2011`, `2015/16 to 2017/18` (2015/2018), `17 May to 11 June 2023` (2023-05/2023-06).
+    `2007-09` is September 2007, as in SDMX, unless `hyphen_ranges` is set: Open SDG files use it
+    for the three years 2007 to 2009.
     """
     text = text.strip()
     period = _parse(text, hyphen_ranges)
@@ -68,6 +85,18 @@ def _parse(text: str, hyphen_ranges: bool) -> Period | None:
         return Period(day.isoformat(), day.year, day.year)
     if match := _RANGE.fullmatch(text):
         return _range(int(match[1]), int(match[2]))
+    if match := _SHORT_RANGES.fullmatch(text):
+        start, end = int(match[3]), _century_after(int(match[3]), int(match[4]))
+        return _range(int(match[1]), end) if int(match[1]) <= start else None
+    if match := _DAYS.fullmatch(text):
+        first, last = _MONTHS.get(match[1].lower()), _MONTHS.get(match[3].lower())
+        end_year = int(match[4])
+        start_year = int(match[2]) if match[2] else end_year
+        if first is None or last is None:
+            return None
+        return _month_range(start_year, first, end_year, last)
+    if match := _MONTH_RANGE.fullmatch(text):
+        return _month_range(int(match[1]), int(match[2]), int(match[3]), int(match[4]))
     if match := _SHORT_RANGE.fullmatch(text):
         start, separator, short = int(match[1]), match[2], int(match[3])
         if separator == "/" or hyphen_ranges:
@@ -83,6 +112,14 @@ def _century_after(start: int, short: int) -> int:
     # "1999/00" ends in 2000: the two digits name the first such year after the start.
     end = start - start % 100 + short
     return end if end > start else end + 100
+
+
+def _month_range(start_year: int, start: int, end_year: int, end: int) -> Period | None:
+    if not (1 <= start <= 12 and 1 <= end <= 12) or (end_year, end) < (start_year, start):
+        return None
+    if (start_year, start) == (end_year, end):
+        return Period(f"{start_year}-{start:02d}", start_year, start_year)
+    return Period(f"{start_year}-{start:02d}/{end_year}-{end:02d}", start_year, end_year)
 
 
 def _range(start: int, end: int) -> Period | None:

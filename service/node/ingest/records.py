@@ -120,6 +120,8 @@ class RawCell:
     row: int  # line number in the source file (header = 1)
     fields: dict[str, str]  # tidy column -> text ("" or missing = default, "_T" for dimensions)
     source_columns: dict[str, str]  # tidy column -> the source file's column, for messages
+    # What the report counts although the row is stored, such as an attribute left blank.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

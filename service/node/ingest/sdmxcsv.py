@@ -5,6 +5,8 @@ Columns are SDG DSD components (SERIES, REF_AREA, TIME_PERIOD, SEX, ..., OBS_VAL
 UNIT_MULT, OBS_STATUS) plus the product's own: INDICATOR, SUB_AREA, GROUP, N, NUMERATOR, LOWER,
 UPPER, NOTE and CONF_STATUS, which the node's SDMX-CSV download writes, so a download re-ingests.
 Headers and codes may carry labels (`SEX: Sex`, `F: Female`); the code before the colon counts.
+A breakdown the product does not hold (ACTIVITY, ...) that is one code on every row is what the
+file measures, not a breakdown: it goes into the series (`SL_TLF_MANF|ACTIVITY=ISIC4_C`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from service.node.ingest.mapping import (
     UNHELD_DIMENSIONS,
     Exclusions,
     Unmapped,
+    constant_cells,
     dimension_not_held,
     group_of_breakdown,
     product_unit,
@@ -88,6 +91,7 @@ def read_sdmx_csv(
             if header.problems:
                 yield from header.problems
                 return
+            header.fold_constant_breakdowns(path)
             continue
         if len(cells) != header.width:
             expected = f"{header.width} cells as in the header, found {len(cells)}"
@@ -133,9 +137,17 @@ class _Header:
             if component not in self.index:
                 expected = f"the column {component} (it is required)"
                 self.problems.append(Problem(file, line, component, None, expected))
+        self.folded: dict[str, str] = {}  # dimension -> the code every row gives it
         if "SERIES" not in self.index and "INDICATOR" not in self.index:
             expected = "a SERIES or an INDICATOR column, to say which indicator the rows report"
             self.problems.append(Problem(file, line, "SERIES", None, expected))
+
+    def fold_constant_breakdowns(self, path: Path) -> None:
+        unheld = {self.index[d]: d for d in sorted(UNHELD_DIMENSIONS) if d in self.index}
+        for index, text in constant_cells(path, unheld).items():
+            code = text.split(":", 1)[0].strip() if self.labelled else text
+            if code not in ("", TOTAL):
+                self.folded[unheld[index]] = code
 
 
 class _Row:
@@ -198,13 +210,16 @@ class _Row:
 
     def _read_key(self) -> None:
         series = self.get("SERIES")
-        self.put("series", "SERIES", "" if series == TOTAL else series)
+        folded = [f"{dimension}={code}" for dimension, code in self.header.folded.items()]
+        self.put(
+            "series", "SERIES", "|".join(filter(None, ("" if series == TOTAL else series, *folded)))
+        )
         self._read_indicator(series)
         self._read_area()
         self.put("time_period", "TIME_PERIOD", self.get("TIME_PERIOD"))
         for dimension, field in PRODUCT_DIMENSIONS.items():
             self.put(field, dimension, self.get(dimension) or TOTAL)
-        for dimension in sorted(UNHELD_DIMENSIONS):
+        for dimension in sorted(UNHELD_DIMENSIONS - self.header.folded.keys()):
             code = self.get(dimension)
             if code not in ("", TOTAL):
                 column = self.header.names[dimension]

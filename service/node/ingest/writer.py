@@ -5,6 +5,10 @@ database (so no set of keys grows with the file), switches the dataset to the ne
 the old version's cells and appends the audit entry. Readers keep seeing the old version until it
 commits. Rows go on being stored after a problem is found, so that one run reports every problem
 (duplicates included); the transaction is then rolled back.
+
+Imports of official data (Open SDG, SDMX-CSV) may give one key two different values: the source
+is ambiguous there, so all of those rows are left out and counted, unless --strict. The node's
+own data (tidy) must not hold such rows: there they are problems.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from auth.levels import Level
+from service.db import utcnow
 from service.errors import IngestError, Problem
 from service.node import audit
 from service.node.ingest.csvfile import ProgressCallback, reporting_progress
@@ -36,7 +41,7 @@ from service.node.ingest.records import (
     Reader,
     Validator,
 )
-from service.node.models import Dataset, DatasetVersion, NodeIdentity, Observation, utcnow
+from service.node.models import Dataset, DatasetVersion, NodeIdentity, Observation
 
 if TYPE_CHECKING:
     from service.reference import Reference
@@ -49,6 +54,9 @@ BATCH_ROWS = 5000
 DELETE_ROWS = 50_000
 _INSERT_COLUMNS = ("version_id", *OBSERVATION_COLUMNS)
 _ROWS_SHOWN_PER_DUPLICATE = 10
+AMBIGUOUS = "rows share one key with different values (ambiguous in the source)"
+# Formats that import official statistics as published, and may carry their ambiguities.
+OFFICIAL_FORMATS = frozenset({"open-sdg", "sdmx-csv"})
 # The dataset table's column sizes.
 _META_LENGTHS = {
     "title": 300,
@@ -85,7 +93,8 @@ class IngestReport:
     rows_read: int
     rows_stored: int
     rows_excluded: int
-    # reason -> rows, e.g. "column 'Ethnicity' is not mapped": 120; a row may have several reasons
+    # reason -> rows, e.g. "column 'Ethnicity' is not mapped": 120; a row may have several
+    # reasons. Reasons ending "(attribute left blank)" count rows stored without that attribute.
     exclusions: Mapping[str, int]
     seconds: float
 
@@ -173,6 +182,7 @@ def store(
                     exclusions.update(item.reasons)
                 else:
                     rows_read += 1
+                    exclusions.update(item.notes)
                     values, row_problems = validator.validate(item)
                     for problem in row_problems:
                         problems.add(problem)
@@ -180,6 +190,12 @@ def store(
                         add_row(values)
                         rows_stored += 1
 
+        if options.format in OFFICIAL_FORMATS and not options.strict:
+            ambiguous = _drop_ambiguous(connection, version.id)
+            if ambiguous:
+                rows_stored -= ambiguous
+                rows_excluded += ambiguous
+                exclusions[AMBIGUOUS] += ambiguous
         _report_duplicates(connection, version.id, file, problems)
         if rows_stored == 0 and problems.total == 0:
             problems.add(
@@ -371,6 +387,29 @@ def _delete_cells_of_older_versions(connection: Connection, dataset_id: int, kee
     )
     while connection.execute(delete(Observation).where(Observation.id.in_(chunk))).rowcount:
         pass
+
+
+def _drop_ambiguous(connection: Connection, version_id: int) -> int:
+    """Delete the new version's rows whose key another row gives a different value; how many."""
+    table = Observation.__table__
+    key = [table.c[name] for name in KEY_COLUMNS]
+    value = table.c.value
+    rows, values = func.count(), func.count(value)
+    ambiguous_keys = (
+        select(*key)
+        .where(table.c.version_id == version_id)
+        .group_by(*key)
+        .having(
+            rows > 1,
+            or_(func.count(value.distinct()) > 1, and_(values > 0, values < rows)),
+        )
+    )
+    dropped = connection.execute(
+        delete(Observation).where(
+            table.c.version_id == version_id, tuple_(*key).in_(ambiguous_keys)
+        )
+    )
+    return dropped.rowcount
 
 
 def _report_duplicates(

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from service.errors import IngestError, Problem
 from service.node.ingest import DatasetMeta, IngestOptions, IngestReport, ingest_file
+from service.node.ingest.mapping import PRODUCT_UNITS_FILE
 from service.node.ingest.opensdg import indicator_from_file_name, read_open_sdg
 from service.node.ingest.periods import parse_period
 from service.node.ingest.records import Excluded, RawCell
-from service.node.models import Observation
+from service.node.ingest.writer import AMBIGUOUS
+from service.node.models import DatasetVersion, Observation
 from service.reference import load_reference
 from tests.conftest import SHARED_DATA
 from tests.node.ingest.conftest import WriteFile, fingerprint
@@ -155,7 +157,7 @@ def test_unmapped_columns_and_labels_are_kept_out_with_their_reasons(
             "2020,,,,,Acres,17",
             "2020,,,,,Kilograms,18",
             "2020,Female,,,,Percentage (%),",
-            "17 May to 11 June 2023,,,,,Percentage (%),19",
+            "Spring 2023,,,,,Percentage (%),19",
         ),
         name="indicator_5-5-2.csv",
     )
@@ -174,7 +176,7 @@ def test_unmapped_columns_and_labels_are_kept_out_with_their_reasons(
         9: ("label 'Acres' of column 'Units' is not mapped",),
         10: ("UNIT_MEASURE=KG is not held by the product",),
         11: ("blank Value",),
-        12: ("Year '17 May to 11 June 2023' is not a period",),
+        12: ("Year 'Spring 2023' is not a period",),
     }
 
 
@@ -338,13 +340,16 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 class UkExpectation:
-    """What the UK mapping makes of each row, worked out from the CSVs without the reader."""
+    """What the UK mapping makes of each file, worked out from the CSVs without the reader."""
 
     def __init__(self, data: Path) -> None:
         folder = data / "open-sdg-uk"
+        self.reference = load_reference()
         self.columns = {_key(r["Text"]): r["Value"] for r in _csv(folder / "column_mapping.csv")}
+        shipped = _csv(PRODUCT_UNITS_FILE)
         codes = _csv(folder / "code_mapping.csv")
-        self.codes = {(r["Dimension"], _key(r["Text"])): r["Value"] for r in codes}
+        # The operator's folder wins over the units the product ships.
+        self.codes = {(r["Dimension"], _key(r["Text"])): r["Value"] for r in shipped + codes}
         self.codelists: dict[str, dict[str, str]] = {}  # concept -> key(name or code) -> code
         for concept, codelist in UK_CODELISTS.items():
             rows = _csv(data / "sdmx-sdg-dsd" / f"{codelist}.csv")
@@ -361,52 +366,101 @@ class UkExpectation:
         known = self.codelists.get(concept, {})
         return known.get(label) or known.get(_key(label))
 
-    def reasons(self, row: dict[str, str]) -> set[str]:
+    def concept(self, column: str) -> str | None:
+        return self.columns.get(_key(column), UK_OWN_COLUMNS.get(_key(column)))
+
+    def folded(self, rows: list[dict[str, str]]) -> set[str]:
+        """Columns of a breakdown the product does not hold that give every row one code."""
+        folded = set()
+        for column in rows[0]:
+            concept = self.concept(column)
+            if concept in UK_UNHELD:
+                assert concept is not None
+                labels = {row[column].strip() for row in rows}
+                label = labels.pop()
+                code = self.codes.get((concept, _key(label)), label)
+                if not labels and label and code != "_T":
+                    folded.add(column)
+        return folded
+
+    def reading(
+        self, row: dict[str, str], folded: set[str]
+    ) -> tuple[set[str], set[str], tuple[str, ...]]:
+        """The row's reasons to be left out, its attributes left blank, and its key."""
         if not row["Value"].strip():
-            return {"blank Value"}
-        reasons = set()
-        if parse_period(row["Year"], hyphen_ranges=True) is None:
+            return {"blank Value"}, set(), ()
+        reasons, blank = set(), set()
+        period = parse_period(row["Year"], hyphen_ranges=True)
+        if period is None:
             reasons.add(f"Year {row['Year'].strip()!r} is not a period")
+        key = [period.label if period else ""]
         for column, cell in row.items():
             label = cell.strip()
             if column in ("Year", "Value") or not label:
                 continue
-            concept = self.columns.get(_key(column), UK_OWN_COLUMNS.get(_key(column)))
+            concept = self.concept(column)
             if concept is None:
                 reasons.add(f"column {column!r} is not mapped")
-            elif concept in ("", "SERIES"):
+            elif concept == "":
                 continue
+            elif concept == "SERIES" or column in folded:
+                key.append(self.codes.get((concept, _key(label)), label))
             elif concept == "UNIT_MULT":
                 multiplier = self.codes.get(("UNIT_MULT", _key(label)), label)
                 if not multiplier.lstrip("-").isdigit():
                     reasons.add(f"label {label!r} of column {column!r} is not mapped")
-            elif concept in ("ACTIVITY", "OCCUPATION", "PRODUCT"):
+            elif concept in UK_UNHELD:
                 held = self.codes.get((concept, _key(label)), label)
                 if held != "_T":
                     reasons.add(f"dimension {concept}={held} is not held by the product")
             elif (code := self.code(concept, label)) is None:
-                reasons.add(f"label {label!r} of column {column!r} is not mapped")
-            elif concept == "UNIT_MEASURE" and load_reference().units_from_sdmx(code) is None:
-                reasons.add(f"UNIT_MEASURE={code} is not held by the product")
-        return reasons
+                if concept == "OBS_STATUS":
+                    blank.add(
+                        f"label {label!r} of column {column!r} is not mapped (attribute left blank)"
+                    )
+                else:
+                    reasons.add(f"label {label!r} of column {column!r} is not mapped")
+            elif concept == "UNIT_MEASURE":
+                unit = self.reference.units_from_sdmx(code) or (code if code == "RATE" else None)
+                if unit is None:
+                    reasons.add(f"UNIT_MEASURE={code} is not held by the product")
+                key.append(unit or "")
+            elif concept != "OBS_STATUS":
+                key.append(f"{concept}={code}")
+        return reasons, blank, tuple(sorted(set(key)))
 
-    def of_file(self, path: Path) -> tuple[int, int, Counter[str], int]:
-        """Rows read, rows stored, rows per exclusion reason, and keys given by several rows."""
+    def of_file(self, path: Path) -> tuple[int, int, Counter[str]]:
+        """Rows read, rows stored, and rows per reason in the report."""
         rows = _csv(path)
+        folded = self.folded(rows)
         exclusions: Counter[str] = Counter()
-        keys: Counter[tuple[str, ...]] = Counter()
+        values: dict[tuple[str, ...], set[str]] = {}
+        rows_of_key: Counter[tuple[str, ...]] = Counter()
         for row in rows:
-            reasons = self.reasons(row)
-            exclusions.update(reasons)
-            if not reasons:
-                # The key: every cell but the value and what does not divide the data.
-                keys[tuple(v for k, v in row.items() if k not in NOT_KEY)] += 1
-        duplicated = sum(1 for count in keys.values() if count > 1)
-        return len(rows), keys.total(), exclusions, duplicated
+            reasons, blank, key = self.reading(row, folded)
+            if reasons:
+                exclusions.update(reasons)
+            else:
+                exclusions.update(blank)
+                rows_of_key[key] += 1
+                values.setdefault(key, set()).add(row["Value"].strip())
+        ambiguous = sum(rows_of_key[key] for key, found in values.items() if len(found) > 1)
+        if ambiguous:
+            exclusions[AMBIGUOUS] = ambiguous
+        return len(rows), rows_of_key.total() - ambiguous, exclusions
 
 
-NOT_KEY = ("Value", "GeoCode", "Observation status", "Unit multiplier")
+UK_UNHELD = ("ACTIVITY", "OCCUPATION", "PRODUCT")
 UK_FILES = sorted((SHARED_DATA / "open-sdg-uk").glob("indicator_*.csv"))
+# Files in which no row maps with the UK's own folder, and the one column mapping that each lacks.
+UK_UNMAPPED = {
+    # Every 'Unit measure' cell says 'Units' (the multiplier's label); the unit is in 'Units'.
+    "indicator_3-1-1.csv": ("Unit measure,UNIT_MULT", 28),
+    # 'Units' holds the measure (MRSA bloodstream infection, ...); 'Unit measure' the unit.
+    "indicator_3-d-2.csv": ("Units,SERIES", 5),
+    # Every row is one ICT skill, a column the folder does not map.
+    "indicator_4-4-1.csv": ("Skill,SERIES", 178),
+}
 
 
 def ingest_open_sdg(
@@ -421,38 +475,49 @@ def ingest_open_sdg(
     )
 
 
+def _slug(path: Path) -> str:
+    return "uk-" + path.stem.removeprefix("indicator_").replace("-", "")
+
+
 def test_the_shared_data_holds_all_38_uk_files() -> None:
     assert len(UK_FILES) == 38
 
 
-def test_every_uk_file_ingests_or_is_refused_with_its_reasons(
+def test_every_uk_file_ingests_with_the_report_worked_out_independently(
     node_engine: Engine, shared_data: Path, subtests: pytest.Subtests
 ) -> None:
     expectation = UkExpectation(shared_data)
     mapping_dir = shared_data / "open-sdg-uk"
     for path in UK_FILES:
         with subtests.test(file=path.name):
-            rows, stored, exclusions, duplicated = expectation.of_file(path)
-            items = read(path, mapping_dir)
-            assert not [item for item in items if isinstance(item, Problem)]
-            read_reasons: Counter[str] = Counter()
-            for item in items:
-                if isinstance(item, Excluded):
-                    read_reasons.update(item.reasons)
-            assert read_reasons == exclusions
-            assert sum(isinstance(item, RawCell) for item in items) == stored
-            slug = "uk-" + path.stem.removeprefix("indicator_").replace("-", "")
-            if stored == 0 or duplicated:
-                # Storing nothing would only empty the dataset; rows that give one cell two
-                # values (the source repeats a key) make the file ambiguous.
-                refusal = "at least one row to store" if stored == 0 else "one row per key"
-                with pytest.raises(IngestError, match=refusal):
-                    ingest_open_sdg(node_engine, path, mapping_dir, slug)
+            rows, stored, exclusions = expectation.of_file(path)
+            if path.name in UK_UNMAPPED:
+                assert stored == 0
+                with pytest.raises(IngestError, match="at least one row to store"):
+                    ingest_open_sdg(node_engine, path, mapping_dir, _slug(path))
                 continue
-            report = ingest_open_sdg(node_engine, path, mapping_dir, slug)
+            report = ingest_open_sdg(node_engine, path, mapping_dir, _slug(path))
+            assert report.rows_stored > 0
             assert (report.rows_read, report.rows_stored) == (rows, stored)
-            assert report.exclusions == exclusions
             assert report.rows_read == report.rows_stored + report.rows_excluded
+            assert report.exclusions == exclusions
+
+
+def test_the_uk_files_that_map_nothing_ingest_with_the_column_they_lack(
+    node_engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    folder = shared_data / "open-sdg-uk"
+    for name, (column_row, stored) in UK_UNMAPPED.items():
+        mapping_dir = tmp_path / name
+        mapping_dir.mkdir()
+        columns = (folder / "column_mapping.csv").read_text(encoding="utf-8")
+        (mapping_dir / "column_mapping.csv").write_text(columns + column_row + "\n")
+        (mapping_dir / "code_mapping.csv").write_bytes((folder / "code_mapping.csv").read_bytes())
+
+        report = ingest_open_sdg(node_engine, folder / name, mapping_dir, _slug(folder / name))
+
+        assert report.rows_stored == stored
+        assert report.rows_read == report.rows_stored + report.rows_excluded
 
 
 def test_exact_reasons_for_some_uk_files(node_engine: Engine, shared_data: Path) -> None:
@@ -545,3 +610,166 @@ def test_strict_still_leaves_blank_values_out(
 
     assert (report.rows_read, report.rows_stored, report.rows_excluded) == (2, 1, 1)
     assert report.exclusions == {"blank Value": 1}
+
+
+# Attributes, units, ambiguous keys and breakdowns a whole file shares.
+
+
+def test_an_unmapped_attribute_is_left_blank_and_counted(
+    node_engine: Engine, write_file: WriteFile, mapping_dir: Path
+) -> None:
+    path = write_file(
+        open_sdg(
+            "Year,Sex,Observation status,Units,Value",
+            "2020,,Normal value,Percentage (%),10",
+            "2020,Female,Undefined,Percentage (%),11",
+            "2020,Girls,Undefined,Percentage (%),12",
+        ),
+        name="indicator_5-5-2.csv",
+    )
+
+    report = ingest_open_sdg(node_engine, path, mapping_dir, "status")
+
+    assert (report.rows_read, report.rows_stored, report.rows_excluded) == (3, 2, 1)
+    assert report.exclusions == {
+        "label 'Undefined' of column 'Observation status' is not mapped (attribute left blank)": 1,
+        "label 'Girls' of column 'Sex' is not mapped": 1,
+    }
+    with Session(node_engine) as session:
+        cells = session.execute(
+            select(Observation.sex, Observation.obs_status).order_by(Observation.source_row)
+        ).all()
+    assert [tuple(cell) for cell in cells] == [("_T", "A"), ("F", None)]
+
+    with pytest.raises(IngestError) as refused:
+        ingest_open_sdg(node_engine, path, mapping_dir, "status-strict", strict=True)
+    assert {(p.row, p.column, p.value) for p in refused.value.problems} == {
+        (3, "Observation status", "Undefined"),
+        (4, "Sex", "Girls"),
+    }
+
+
+def test_common_unit_labels_map_through_the_units_the_product_ships(
+    node_engine: Engine, write_file: WriteFile, tmp_path: Path
+) -> None:
+    path = write_file(
+        open_sdg(
+            "Year,Series,Units,Unit multiplier,Value",
+            '2020,a,"Rate per 100,000 population",Units,1.5',
+            "2020,b,Percentage of households (%),,20",
+            "2020,c,Individuals,Thousands,2.5",
+            "2020,d,Number,,7",
+            "2020,e,Hectares,,9",
+        ),
+        name="indicator_3-3-2.csv",
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "code_mapping.csv").write_text("Text,Dimension,Value\n", encoding="utf-8")
+
+    report = ingest_open_sdg(node_engine, path, empty, "units")
+
+    assert report.exclusions == {"UNIT_MEASURE=HA is not held by the product": 1}
+    with Session(node_engine) as session:
+        cells = session.execute(
+            select(Observation.series, Observation.unit, Observation.value).order_by(
+                Observation.source_row
+            )
+        ).all()
+    assert [tuple(cell) for cell in cells] == [
+        ("a", "RATE", 1.5),
+        ("b", "PERCENT", 20.0),
+        ("c", "NUMBER", 2500.0),
+        ("d", "NUMBER", 7.0),
+    ]
+
+
+def test_the_operators_mapping_wins_over_the_units_the_product_ships(
+    node_engine: Engine, write_file: WriteFile, tmp_path: Path
+) -> None:
+    path = write_file(open_sdg("Year,Units,Value", "2020,Number,7"), name="indicator_3-3-2.csv")
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    (folder / "code_mapping.csv").write_text(
+        "Text,Dimension,Value\nNumber,UNIT_MEASURE,IX\n", encoding="utf-8"
+    )
+
+    ingest_open_sdg(node_engine, path, folder, "operator")
+
+    with Session(node_engine) as session:
+        assert session.scalars(select(Observation.unit)).all() == ["SCORE"]
+
+
+def test_every_unit_the_product_ships_is_one_it_can_hold() -> None:
+    reference = load_reference()
+    for row in _csv(PRODUCT_UNITS_FILE):
+        if row["Dimension"] == "UNIT_MEASURE":
+            unit = reference.units_from_sdmx(row["Value"]) or row["Value"]
+            assert unit in reference.codelist("UNIT"), row
+        else:
+            assert row["Dimension"] == "UNIT_MULT" and row["Value"].isdigit(), row
+
+
+def test_rows_that_give_one_key_different_values_are_left_out_as_ambiguous(
+    node_engine: Engine, write_file: WriteFile, mapping_dir: Path
+) -> None:
+    path = write_file(
+        open_sdg(
+            "Year,Sex,GeoCode,Units,Value",
+            "2020,,,Percentage (%),10",
+            "2020,Female,E1,Percentage (%),11",
+            "2020,Female,E2,Percentage (%),12",
+            "2020,Female,E3,Percentage (%),13",
+            "2020,Male,,Percentage (%),9",
+        ),
+        name="indicator_5-5-2.csv",
+    )
+
+    report = ingest_open_sdg(node_engine, path, mapping_dir, "ambiguous")
+
+    assert (report.rows_read, report.rows_stored, report.rows_excluded) == (5, 2, 3)
+    assert report.exclusions == {AMBIGUOUS: 3}
+    with Session(node_engine) as session:
+        assert session.scalars(select(Observation.sex).order_by(Observation.sex)).all() == [
+            "M",
+            "_T",
+        ]
+        assert session.scalars(select(DatasetVersion.rows_excluded)).one() == 3
+
+    with pytest.raises(IngestError, match="one row per key"):
+        ingest_open_sdg(node_engine, path, mapping_dir, "ambiguous", strict=True)
+
+
+def test_a_breakdown_every_row_shares_goes_into_the_series(
+    node_engine: Engine, write_file: WriteFile, mapping_dir: Path
+) -> None:
+    header = "Year,Series,Sex,Activity,Units,Value"
+    shared = write_file(
+        open_sdg(
+            header,
+            "2020,Manufacturing jobs,,ISIC4_C,Percentage (%),8",
+            "2020,Manufacturing jobs,Female,ISIC4_C,Percentage (%),5",
+        ),
+        name="indicator_9-2-2.csv",
+    )
+    mixed = write_file(
+        open_sdg(
+            header,
+            "2020,Jobs,,,Percentage (%),8",
+            "2020,Jobs,,ISIC4_C,Percentage (%),5",
+        ),
+        name="indicator_9-2-1.csv",
+    )
+    (mapping_dir / "column_mapping.csv").write_text(COLUMNS + "Activity,ACTIVITY\n")
+
+    report = ingest_open_sdg(node_engine, shared, mapping_dir, "shared")
+
+    assert (report.rows_stored, report.exclusions) == (2, {})
+    with Session(node_engine) as session:
+        assert set(session.scalars(select(Observation.series))) == {
+            "Manufacturing jobs|ACTIVITY=ISIC4_C"
+        }
+    assert [
+        item.reasons if isinstance(item, Excluded) else item.fields["series"]  # type: ignore[union-attr]
+        for item in read(mixed, mapping_dir)
+    ] == ["Jobs", ("dimension ACTIVITY=ISIC4_C is not held by the product",)]

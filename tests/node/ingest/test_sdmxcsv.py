@@ -12,6 +12,7 @@ from service.node.downloads import sdmx_csv_lines
 from service.node.ingest import DatasetMeta, IngestOptions, IngestReport, ingest_file
 from service.node.ingest.records import Excluded, RawCell
 from service.node.ingest.sdmxcsv import read_sdmx_csv
+from service.node.ingest.writer import AMBIGUOUS
 from service.node.models import Observation
 from service.node.observations import ReleasedCell
 from service.reference import load_reference
@@ -367,3 +368,41 @@ def test_the_nodes_own_sdmx_download_ingests_again(
         if c.suppression is None
     ]  # fmt: skip
     assert got == want
+
+
+def test_a_breakdown_every_row_shares_goes_into_the_series(
+    node_engine: Engine, write_file: WriteFile
+) -> None:
+    path = write_file(
+        sdmx(
+            "DATAFLOW,SERIES,REF_AREA,SEX,ACTIVITY,TIME_PERIOD,OBS_VALUE,UNIT_MEASURE",
+            "DF,SL_TLF_NEET,50,_T,ISIC4_C,2022,26.4,PT",
+            "DF,SL_TLF_NEET,50,F,ISIC4_C,2022,30.1,PT",
+        )
+    )
+
+    report = ingest_sdmx(node_engine, path)
+
+    assert (report.rows_stored, report.exclusions) == (2, {})
+    assert {o.series for o in stored(node_engine)} == {"SL_TLF_NEET|ACTIVITY=ISIC4_C"}
+    assert {o.indicator for o in stored(node_engine)} == {"8.6.1"}
+
+
+def test_rows_that_give_one_key_different_values_are_left_out_as_ambiguous(
+    node_engine: Engine, write_file: WriteFile
+) -> None:
+    path = write_file(
+        sdmx(
+            "DATAFLOW,SERIES,REF_AREA,SEX,TIME_PERIOD,OBS_VALUE,UNIT_MEASURE",
+            "DF,SL_TLF_NEET,50,_T,2022,26.4,PT",
+            "DF,SL_TLF_NEET,50,F,2022,38.6,PT",
+            "DF,SL_TLF_NEET,50,F,2022,38.9,PT",
+        )
+    )
+
+    report = ingest_sdmx(node_engine, path)
+
+    assert (report.rows_read, report.rows_stored, report.rows_excluded) == (3, 1, 2)
+    assert report.exclusions == {AMBIGUOUS: 2}
+    with pytest.raises(IngestError, match="one row per key"):
+        ingest_sdmx(node_engine, path, slug="strict", strict=True)
