@@ -1,7 +1,9 @@
 """Ask every registered node the same question at once; combine what comes back in time.
 
 One slow, dead or misbehaving node never fails the answer: each node's outcome is a
-`SourceStatus` in the answer's `sources`, beside whatever the other nodes returned.
+`SourceStatus` in the answer's `sources`, beside whatever the other nodes returned. A source that
+answered carries the node's signature of the answer its data came from (`Provenance`), so a
+partner can check what the node said without trusting the coordinator.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from typing import Any, Generic, TypeVar
 
 from federation.cache import CoverageCache, cache_key
 from federation.registry import RegisteredNode
-from federation.transport import NodeBadAnswer, NodeCallError, NodeTransport, SourceState
+from federation.transport import (
+    NodeBadAnswer,
+    NodeCallError,
+    NodeTransport,
+    Provenance,
+    SourceState,
+    collect_signatures,
+)
 from schema.node import NODE_SCHEMA_VERSION
+from service.metrics import record_fanout
 from service.settings import Settings
 
 __all__ = [
@@ -26,6 +36,7 @@ __all__ = [
     "Federation",
     "NodeHeader",
     "NodeResult",
+    "Provenance",
     "SourceState",
     "SourceStatus",
 ]
@@ -63,7 +74,8 @@ PAGE_SIZE = 500
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
-    """How one node answered (or did not) one federated question."""
+    """How one node answered (or did not) one federated question; `signature` is the node's
+    signature of the answer its data came from (the last page, for a paged question)."""
 
     node_id: str
     organisation: str
@@ -71,6 +83,7 @@ class SourceStatus:
     status: SourceState
     latency_ms: float
     message: str | None = None
+    signature: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +146,14 @@ class NodeHeader:
 
 @dataclass(frozen=True, slots=True)
 class NodeResult(Generic[T]):
-    """What one node gave; `message` qualifies an OK answer (for example, truncated)."""
+    """What one node gave; `message` qualifies an OK answer (for example, truncated).
+
+    `signature` names the answer the items came from when it is not the node's last answer
+    (coverage reused from the cache); by default the last verified answer's is used."""
 
     items: list[T] = field(default_factory=list)
     message: str | None = None
+    signature: Provenance | None = None
 
 
 NodeLister = Callable[[], Awaitable[Sequence[RegisteredNode]]]
@@ -171,6 +188,10 @@ class Federation:
         # Shared by every question in flight: bounds the requests this process sends at once.
         self._slots = asyncio.Semaphore(concurrency)
         self.coverage_cache: CoverageCache[FederatedCoverage] = CoverageCache(
+            cache_seconds, clock=clock
+        )
+        # The signature of each cached coverage answer, kept and expired with it.
+        self._coverage_signatures: CoverageCache[Provenance] = CoverageCache(
             cache_seconds, clock=clock
         )
 
@@ -228,7 +249,8 @@ class Federation:
         async with self._slots:
             started = self._clock()
             try:
-                result = await ask(node)
+                with collect_signatures() as verified:
+                    result = await ask(node)
             except NodeCallError as exc:
                 elapsed = (self._clock() - started) * 1000
                 logger.warning("node %s: %s: %s", node.node_id, exc.status, exc)
@@ -239,12 +261,19 @@ class Federation:
                 message = f"unexpected failure reading the answer ({type(exc).__name__})"
                 return NodeResult(), self._status(node, "ERROR", elapsed, message)
             elapsed = (self._clock() - started) * 1000
-            return result, self._status(node, "OK", elapsed, result.message)
+            signature = result.signature or (verified[-1] if verified else None)
+            return result, self._status(node, "OK", elapsed, result.message, signature)
 
     @staticmethod
     def _status(
-        node: RegisteredNode, status: SourceState, latency_ms: float, message: str | None
+        node: RegisteredNode,
+        status: SourceState,
+        latency_ms: float,
+        message: str | None,
+        signature: Provenance | None = None,
     ) -> SourceStatus:
+        # Every node's outcome passes here, so /metrics sees each node as soon as it answers.
+        record_fanout(node.node_id, status, latency_ms / 1000)
         return SourceStatus(
             node_id=node.node_id,
             organisation=node.organisation,
@@ -252,6 +281,7 @@ class Federation:
             status=status,
             latency_ms=round(latency_ms, 1),
             message=message,
+            signature=signature,
         )
 
     async def _announce(self, sources: list[SourceStatus]) -> None:
@@ -308,13 +338,17 @@ class Federation:
             if cached is not None:
                 data = await self.transport.execute(node, DATA_VERSION_QUERY, {}, authorization)
                 if self.read_header(node, data).data_version == cached.data_version:
-                    return NodeResult(list(cached.items))
+                    signed = self._coverage_signatures.get(key)
+                    signature = signed.items[0] if signed and signed.items else None
+                    return NodeResult(list(cached.items), signature=signature)
                 self.coverage_cache.drop(key)
-            data = await self.transport.execute(node, COVERAGE_QUERY, variables, authorization)
+            with collect_signatures() as verified:
+                data = await self.transport.execute(node, COVERAGE_QUERY, variables, authorization)
             header = self.read_header(node, data)
             cells = [_coverage_cell(node, raw) for raw in _list(data, "coverage")]
             self.coverage_cache.put(key, header.data_version, cells)
-            return NodeResult(cells)
+            self._coverage_signatures.put(key, header.data_version, verified[-1:])
+            return NodeResult(cells, signature=verified[-1] if verified else None)
 
         return await self.fan_out(ask)
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -47,7 +47,7 @@ class NodeRecord(CoordinatorBase):
     url: Mapped[str] = mapped_column(String(2000), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     organisation: Mapped[str] = mapped_column(String(200))
-    # The Ed25519 public key as a JWK: responses will be verified against it.
+    # The Ed25519 public key as a JWK: every answer of the node is verified against it.
     public_key: Mapped[dict[str, str]] = mapped_column(JSON)
     key_id: Mapped[str] = mapped_column(String(64))
     schema_version: Mapped[str] = mapped_column(String(20))
@@ -56,6 +56,25 @@ class NodeRecord(CoordinatorBase):
     last_latency_ms: Mapped[float | None] = mapped_column(Float)
     last_message: Mapped[str | None] = mapped_column(Text)
     last_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_keys: Mapped[list[RetiredKeyRecord]] = relationship(
+        back_populates="node", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class RetiredKeyRecord(CoordinatorBase):
+    """A node's previous key after a rotation the coordinator accepted: answers signed by it
+    still verify until `valid_until` (the overlap the node announced)."""
+
+    __tablename__ = "retired_node_key"
+
+    node_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("registered_node.node_id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[dict[str, str]] = mapped_column(JSON)
+    retired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    node: Mapped[NodeRecord] = relationship(back_populates="retired_keys")
 
 
 class ReferenceFrame(CoordinatorBase):

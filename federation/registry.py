@@ -13,8 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth.keys import fingerprint, jwk_thumbprint, public_key_from_jwk
-from federation.models import NodeRecord, utcnow
-from federation.transport import NodeBadAnswer, NodeEndpoint, NodeTransport, graphql_endpoint
+from federation.models import NodeRecord, RetiredKeyRecord, utcnow
+from federation.transport import (
+    NodeBadAnswer,
+    NodeEndpoint,
+    NodeTransport,
+    RetiredNodeKey,
+    graphql_endpoint,
+)
 from service.errors import BadRequest, LnobError, NotFound
 from service.node.identity import NODE_ID_PATTERN
 
@@ -34,6 +40,12 @@ class KeyMismatch(LnobError):
 
 class AlreadyRegistered(LnobError):
     code = "ALREADY_REGISTERED"
+
+
+class RegistryChanged(LnobError):
+    """The node's key in the registry changed while a rotation was being accepted."""
+
+    code = "REGISTRY_CHANGED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,7 @@ class RegisteredNode:
     last_latency_ms: float | None = None
     last_message: str | None = None
     last_checked_at: dt.datetime | None = None
+    retired_keys: tuple[RetiredNodeKey, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -94,6 +107,10 @@ def _registered(record: NodeRecord) -> RegisteredNode:
         last_latency_ms=record.last_latency_ms,
         last_message=record.last_message,
         last_checked_at=_utc(record.last_checked_at) if record.last_checked_at else None,
+        retired_keys=tuple(
+            RetiredNodeKey(key.key_id, dict(key.public_key), _utc(key.valid_until))
+            for key in sorted(record.retired_keys, key=lambda key: key.valid_until, reverse=True)
+        ),
     )
 
 
@@ -122,6 +139,8 @@ def identity_from(data: Mapping[str, Any]) -> NodeIdentity:
         public_key_from_jwk(key)
     except ValueError as exc:
         raise NodeBadAnswer(f"the node's public key is unusable: {exc}") from None
+    if texts["keyId"] != jwk_thumbprint(key):
+        raise NodeBadAnswer("the node's keyId is not the thumbprint of its public key")
     return NodeIdentity(
         node_id=texts["id"],
         name=texts["name"],
@@ -136,13 +155,22 @@ def identity_from(data: Mapping[str, Any]) -> NodeIdentity:
 async def fetch_identity(
     transport: NodeTransport, url: str, *, authorization: str | None = None
 ) -> tuple[str, NodeIdentity]:
-    """Ask the node at `url` who it is. Returns its GraphQL endpoint and its identity."""
+    """Ask the node at `url` who it is. Returns its GraphQL endpoint and its identity.
+
+    The node is asked twice: who it is, then again under the key it presented, so an identity
+    is only taken from a node that signs its answers with that key (`NodeUntrusted` if not).
+    """
     try:
         endpoint = graphql_endpoint(url)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     data = await transport.execute(NodeEndpoint(url=endpoint), IDENTITY_QUERY, {}, authorization)
-    return endpoint, identity_from(data)
+    claimed = identity_from(data)
+    presenting = NodeEndpoint(url=endpoint, public_key=claimed.public_key)
+    identity = identity_from(await transport.execute(presenting, IDENTITY_QUERY, {}, authorization))
+    if identity.key_id != claimed.key_id or identity.node_id != claimed.node_id:
+        raise NodeBadAnswer("the node presented another identity when asked again")
+    return endpoint, identity
 
 
 def read_jwk(text_or_path: str) -> dict[str, str]:
@@ -192,9 +220,17 @@ def register(
     if existing is not None:
         if existing.url == endpoint and jwk_thumbprint(existing.public_key) == presented:
             return _registered(existing)
+        if existing.url == endpoint and pinned_key is not None:
+            return _pin(session, existing, identity)
+        hint = (
+            "; to trust the key it presents now, pin it (`lnob coordinator nodes pin "
+            f"{identity.node_id} --key JWK-OR-FILE`) or remove it first to register it again"
+            if existing.url == endpoint
+            else "; remove it first to register it again"
+        )
         raise AlreadyRegistered(
             f"node {identity.node_id} is already registered at {existing.url} with key "
-            f"{fingerprint(existing.public_key)}; remove it first to register it again"
+            f"{fingerprint(existing.public_key)}{hint}"
         )
     at_url = session.execute(select(NodeRecord).where(NodeRecord.url == endpoint)).scalar()
     if at_url is not None:
@@ -212,6 +248,83 @@ def register(
         added_at=utcnow(),
     )
     session.add(record)
+    session.flush()
+    return _registered(record)
+
+
+def pin_key(
+    session: Session, node_id_or_url: str, identity: NodeIdentity, pinned_key: Mapping[str, str]
+) -> RegisteredNode:
+    """Trust the key an operator received out of band for a registered node, in place of the
+    one the registry holds (and of any retired key). `identity` is what the node presents now;
+    it must present the pinned key."""
+    record = _find(session, node_id_or_url)
+    if identity.node_id != record.node_id:
+        raise KeyMismatch(
+            f"the node at {record.url} says it is {identity.node_id!r}, not {record.node_id!r}"
+        )
+    if jwk_thumbprint(dict(pinned_key)) != jwk_thumbprint(identity.public_key):
+        raise KeyMismatch(
+            f"node {record.node_id} presents key {identity.fingerprint}, not the pinned key "
+            f"{fingerprint(dict(pinned_key))}: the registry still holds "
+            f"{fingerprint(record.public_key)}"
+        )
+    return _pin(session, record, identity)
+
+
+def _pin(session: Session, record: NodeRecord, identity: NodeIdentity) -> RegisteredNode:
+    # An operator pins after a key may have leaked: no earlier key of the node stays valid.
+    record.public_key = dict(identity.public_key)
+    record.key_id = jwk_thumbprint(identity.public_key)
+    record.name, record.organisation = identity.name, identity.organisation
+    record.schema_version = identity.schema_version
+    record.retired_keys.clear()
+    session.flush()
+    return _registered(record)
+
+
+def accept_rotation(
+    session: Session,
+    node_id: str,
+    *,
+    old_key_id: str,
+    new_key: Mapping[str, str],
+    old_valid_until: dt.datetime,
+    now: dt.datetime | None = None,
+) -> RegisteredNode:
+    """Make `new_key` the node's key after its identity document, signed by `old_key_id`,
+    announced it; keep the old key valid until `old_valid_until`. Idempotent.
+
+    The caller has checked the document (`auth.keyring.verify_rotation`). Raises
+    `RegistryChanged` if the registry no longer holds `old_key_id` as the node's key.
+    """
+    moment = now or utcnow()
+    record = session.get(NodeRecord, node_id)
+    if record is None:
+        raise NotFound(f"no registered node {node_id!r}")
+    new_key_id = jwk_thumbprint(dict(new_key))
+    if record.key_id == new_key_id:
+        return _registered(record)
+    if record.key_id != old_key_id:
+        raise RegistryChanged(
+            f"node {node_id}'s key changed meanwhile (now {fingerprint(record.public_key)})"
+        )
+    kept = [
+        key
+        for key in record.retired_keys
+        if _utc(key.valid_until) > moment and key.key_id not in (old_key_id, new_key_id)
+    ]
+    kept.append(
+        RetiredKeyRecord(
+            key_id=old_key_id,
+            public_key=dict(record.public_key),
+            retired_at=moment,
+            valid_until=old_valid_until,
+        )
+    )
+    record.retired_keys = kept
+    record.public_key = dict(new_key)
+    record.key_id = new_key_id
     session.flush()
     return _registered(record)
 

@@ -2,20 +2,31 @@
 
 A node answers a GraphQL document however it arrives. `NodeTransport` is that one call, so a
 transport for nodes that connect out (and pull queued questions) can sit beside `HttpTransport`.
+
+`HttpTransport` hands every answer to a `ResponseVerifier` before reading it: an answer that does
+not verify against the keys registered for that node is dropped (`NodeUntrusted`). What verified
+is reported to `collect_signatures()`, so the fan-out can pass each source's signature on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from auth.keys import jwk_thumbprint, public_key_from_jwk
+from auth.signatures import Rejection, SignatureRejected, VerifiedSignature, verify_response
 from service.errors import LnobError
+from service.logging import current_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +35,17 @@ SourceState = Literal["OK", "TIMEOUT", "UNREACHABLE", "ERROR", "UNTRUSTED"]
 ACCEPT = "application/graphql-response+json, application/json;q=0.9"
 
 
+@dataclass(frozen=True, slots=True)
+class RetiredNodeKey:
+    """A node's previous key, still accepted until `valid_until` (after an accepted rotation)."""
+
+    key_id: str
+    public_key: Mapping[str, str]
+    valid_until: dt.datetime
+
+
 class NodeAddress(Protocol):
-    """Where a node is and which key it registered; `RegisteredNode` is one."""
+    """Where a node is and which keys speak for it; `RegisteredNode` is one."""
 
     @property
     def node_id(self) -> str: ...
@@ -36,14 +56,31 @@ class NodeAddress(Protocol):
     @property
     def public_key(self) -> Mapping[str, str] | None: ...
 
+    @property
+    def retired_keys(self) -> Sequence[RetiredNodeKey]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class NodeEndpoint:
-    """A node known only by its URL (before it is registered)."""
+    """A node known only by its URL (before it is registered), and the key it presents."""
 
     url: str
     node_id: str = "(unregistered)"
     public_key: Mapping[str, str] | None = None
+    retired_keys: Sequence[RetiredNodeKey] = ()
+
+
+def node_keys(node: NodeAddress, now: dt.datetime | None = None) -> dict[str, Ed25519PublicKey]:
+    """The keys an answer of `node` may be signed with at `now`, by key id: its registered key
+    and its retired keys still in their overlap. Never another node's."""
+    moment = now or dt.datetime.now(dt.UTC)
+    keys: dict[str, Ed25519PublicKey] = {}
+    if node.public_key is not None:
+        keys[jwk_thumbprint(dict(node.public_key))] = public_key_from_jwk(dict(node.public_key))
+    for retired in node.retired_keys:
+        if moment < retired.valid_until:
+            keys[retired.key_id] = public_key_from_jwk(dict(retired.public_key))
+    return keys
 
 
 class NodeCallError(LnobError):
@@ -76,19 +113,73 @@ class NodeUntrusted(NodeCallError):
 
 
 @dataclass(frozen=True, slots=True)
+class Provenance:
+    """A node answer's verified signature, with what a partner needs to check it again."""
+
+    signature: VerifiedSignature
+    http_status: int
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether a response may be used, and why."""
+    """Whether a response may be used, and why; `provenance` is the signature that verified."""
 
     trusted: bool
     reason: str
+    provenance: Provenance | None = None
+    rejection: Rejection | None = None
 
 
-ResponseVerifier = Callable[[NodeAddress, httpx.Response], Verdict]
+ResponseVerifier = Callable[[NodeAddress, httpx.Response], Awaitable[Verdict]]
 
 
-def accept_unverified(node: NodeAddress, response: httpx.Response) -> Verdict:
-    """The default: response signatures are not checked (yet); every response is used."""
-    return Verdict(trusted=True, reason="response signatures are not verified")
+def check_signature(node: NodeAddress, response: httpx.Response) -> Verdict:
+    """Verify `response` against the keys `node` holds (`node_keys`), with no rotation."""
+    try:
+        signature = verify_response(
+            node_keys(node),
+            status=response.status_code,
+            headers=response.headers,
+            body=response.content,
+        )
+    except SignatureRejected as exc:
+        return Verdict(
+            trusted=False,
+            reason=f"the answer's signature was refused: {exc}",
+            rejection=exc.reason,
+        )
+    provenance = Provenance(
+        signature, response.status_code, response.headers.get("content-type", "")
+    )
+    return Verdict(trusted=True, reason=f"signed by key {signature.key_id}", provenance=provenance)
+
+
+async def verify_registered_keys(node: NodeAddress, response: httpx.Response) -> Verdict:
+    """The default verifier: the answer must be signed by a key `node` holds.
+
+    A node known by its URL alone (no key yet, while it is being registered) is asked who it
+    is; `registry.fetch_identity` then checks that answer against the key the node presents.
+    """
+    if node.public_key is None:
+        return Verdict(trusted=True, reason="no key registered yet: checked by the caller")
+    return check_signature(node, response)
+
+
+_SIGNATURES: contextvars.ContextVar[list[Provenance] | None] = contextvars.ContextVar(
+    "lnob_answer_signatures", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_signatures() -> Iterator[list[Provenance]]:
+    """Gather the signatures of the answers verified within this block (in this task)."""
+    seen: list[Provenance] = []
+    token = _SIGNATURES.set(seen)
+    try:
+        yield seen
+    finally:
+        _SIGNATURES.reset(token)
 
 
 class NodeTransport(Protocol):
@@ -149,7 +240,7 @@ class HttpTransport:
         *,
         timeout: float,
         retry_backoff: float,
-        verify_response: ResponseVerifier = accept_unverified,
+        verify_response: ResponseVerifier = verify_registered_keys,
     ) -> None:
         self.client = client
         self.timeout = timeout
@@ -166,6 +257,8 @@ class HttpTransport:
         headers = {"Accept": ACCEPT}
         if authorization is not None:
             headers["Authorization"] = authorization
+        if (traceparent := current_traceparent()) is not None:
+            headers["traceparent"] = traceparent  # one question, followed across processes
         payload: dict[str, object] = {"query": document, "variables": dict(variables)}
         try:
             # The node's timeout bounds the whole call, retry included: one budget per node.
@@ -173,9 +266,12 @@ class HttpTransport:
                 response = await self._post(node, payload, headers)
         except TimeoutError:
             raise NodeTimeout(f"no answer within {self.timeout:g} s") from None
-        verdict = self.verify_response(node, response)
+        verdict = await self.verify_response(node, response)
         if not verdict.trusted:
             raise NodeUntrusted(verdict.reason)
+        collected = _SIGNATURES.get()
+        if collected is not None and verdict.provenance is not None:
+            collected.append(verdict.provenance)
         body = _json_body(response)
         if response.is_error and not (isinstance(body, dict) and body.get("errors")):
             raise NodeBadAnswer(f"HTTP {response.status_code} without a GraphQL error")

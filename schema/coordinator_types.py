@@ -7,7 +7,7 @@ import enum
 
 import strawberry
 
-from federation.fanout import SourceStatus
+from federation.fanout import Provenance, SourceStatus
 
 
 @strawberry.enum(name="SourceState", description="How a node answered a federated question.")
@@ -19,6 +19,35 @@ class SourceStateType(enum.Enum):
     UNTRUSTED = "UNTRUSTED"
 
 
+@strawberry.type(
+    name="SourceSignature",
+    description="The node's own signature (RFC 9421) of the answer a source's data came from: "
+    "with the node's public key, a partner checks that the node said it, without trusting the "
+    "coordinator.",
+)
+class SourceSignatureType:
+    key_id: str = strawberry.field(description="RFC 7638 thumbprint of the node's signing key.")
+    created: dt.datetime = strawberry.field(description="When the node signed the answer.")
+    signature: str = strawberry.field(description="The `Signature` header, as received.")
+    signature_input: str = strawberry.field(description="The `Signature-Input` header.")
+    content_digest: str = strawberry.field(description="The `Content-Digest` header.")
+    content_type: str = strawberry.field(description="The `Content-Type` header (signed).")
+    http_status: int = strawberry.field(description="The HTTP status of the answer (signed).")
+
+    @classmethod
+    def of(cls, provenance: Provenance) -> SourceSignatureType:
+        signed = provenance.signature
+        return cls(
+            key_id=signed.key_id,
+            created=dt.datetime.fromtimestamp(signed.created, dt.UTC),
+            signature=signed.signature,
+            signature_input=signed.signature_input,
+            content_digest=signed.content_digest,
+            content_type=provenance.content_type,
+            http_status=provenance.http_status,
+        )
+
+
 @strawberry.type(name="SourceStatus", description="One node's part in a federated answer.")
 class SourceStatusType:
     node_id: str
@@ -27,6 +56,10 @@ class SourceStatusType:
     status: SourceStateType
     latency_ms: float
     message: str | None
+    signature: SourceSignatureType | None = strawberry.field(
+        default=None,
+        description="The node's signature of its answer (only when the status is OK).",
+    )
 
 
 def source_types(sources: list[SourceStatus]) -> list[SourceStatusType]:
@@ -38,6 +71,7 @@ def source_types(sources: list[SourceStatus]) -> list[SourceStatusType]:
             status=SourceStateType(source.status),
             latency_ms=source.latency_ms,
             message=source.message,
+            signature=SourceSignatureType.of(source.signature) if source.signature else None,
         )
         for source in sources
     ]

@@ -1,7 +1,8 @@
 """The coordinator's HTTP application: federated GraphQL, CSV downloads, health.
 
 `create_coordinator_app(settings)`; its lifespan builds the database engine, the one shared
-HTTP client that reaches every node, and the `Federation` over the node registry.
+HTTP client that reaches every node, and the `Federation` over the node registry. Every node
+answer is verified against the keys the registry holds for that node (`RegistryVerifier`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from federation import registry
 from federation.fanout import Federation, SourceStatus
 from federation.registry import RegisteredNode
 from federation.transport import HttpTransport, NodeTransport
+from federation.trust import RegistryVerifier
 from schema.coordinator import build_coordinator_schema
 from schema.coordinator_context import CoordinatorContext
 from service import migrate
 from service.coordinator_downloads import gaps_download, stocktake_download
 from service.db import make_engine, make_session_factory
 from service.graphql_http import GraphQLHTTP, GraphQLLimits
+from service.hardening import harden
+from service.metrics import instrument, observe_graphql
 from service.reference import Reference, load_reference
 from service.settings import Settings
 
@@ -55,7 +59,8 @@ def create_coordinator_app(
 ) -> Starlette:
     """A coordinator over the registry in `settings.coordinator_database_url`.
 
-    `transport` replaces how nodes are reached (HTTP through one shared client by default).
+    `transport` replaces how nodes are reached (HTTP through one shared client by default,
+    verifying every answer's signature: a replacement transport is responsible for its own).
     """
     schema = build_coordinator_schema()
 
@@ -88,6 +93,9 @@ def create_coordinator_app(
                     client,
                     timeout=settings.node_timeout,
                     retry_backoff=settings.fanout_retry_backoff,
+                    verify_response=RegistryVerifier(
+                        sessions, client, timeout=settings.node_timeout
+                    ),
                 )
                 app.state.coordinator = CoordinatorState(
                     settings=settings,
@@ -121,7 +129,7 @@ def create_coordinator_app(
         schema,
         get_context=get_context,
         limits=GraphQLLimits.from_settings(settings),
-        after_request=None,
+        after_request=observe_graphql,
         execute_in_thread=False,
     )
 
@@ -146,7 +154,7 @@ def create_coordinator_app(
     async def gaps_csv(request: Request) -> Response:
         return await gaps_download(request, await get_context(request), schema)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
@@ -156,6 +164,9 @@ def create_coordinator_app(
         ],
         lifespan=lifespan,
     )
+    harden(app, settings)
+    instrument(app, "coordinator")
+    return app
 
 
 def _readiness(state: CoordinatorState) -> tuple[bool, str]:

@@ -20,6 +20,7 @@ from federation.gaps import DEFAULT_STALE_AFTER_YEARS
 from federation.registry import NodeIdentity, RegisteredNode
 from federation.stocktake import StocktakeEntry, csv_lines
 from federation.transport import HttpTransport
+from federation.trust import RegistryVerifier
 from service import migrate
 from service.cli.common import console, err_console, fail_cleanly, settings_from_env
 from service.coordinator_downloads import GAPS_QUERY, gaps_csv_lines
@@ -108,10 +109,13 @@ async def _fetch_identity(settings: Settings, url: str) -> tuple[str, NodeIdenti
 @click.argument("url")
 @click.option("--key", "pinned", metavar="JWK-OR-FILE",
               help="The node's public key received out of band (JWK text or a file): "
-                   "refuse the node if it presents another.")  # fmt: skip
+                   "refuse the node if it presents another. For a node already registered "
+                   "at URL, pins this key in place of the one held.")  # fmt: skip
 @fail_cleanly
 def add_node(url: str, pinned: str | None) -> None:
-    """Fetch the identity and public key of the node at URL and register it."""
+    """Fetch the identity and public key of the node at URL and register it.
+
+    The node must sign its answers with the key it presents."""
     settings = settings_from_env()
     pinned_key = registry.read_jwk(pinned) if pinned else None
     endpoint, identity = asyncio.run(_fetch_identity(settings, url))
@@ -135,6 +139,40 @@ def add_node(url: str, pinned: str | None) -> None:
             "`lnob node init` before trusting its answers"
         )
     console.print(f"registered [bold]{node.node_id}[/] at {node.url}", highlight=False)
+
+
+@nodes.command("pin")
+@click.argument("node")
+@click.option(
+    "--key",
+    "pinned",
+    required=True,
+    metavar="JWK-OR-FILE",
+    help="The node's new public key, received out of band (JWK text or a file).",
+)
+@fail_cleanly
+def pin_node(node: str, pinned: str) -> None:
+    """Trust the new key of NODE (its id or URL) in place of the one the registry holds.
+
+    For a key replaced without a rotation the old key vouched for, or after the overlap ended.
+    The node must present the pinned key and sign with it; earlier keys stop being accepted."""
+    settings = settings_from_env()
+    pinned_key = registry.read_jwk(pinned)
+    engine = make_engine(settings.coordinator_database_url)
+    try:
+        sessions = make_session_factory(engine)
+        with sessions() as session:
+            known = registry.get_node(session, node)
+        _endpoint, identity = asyncio.run(_fetch_identity(settings, known.url))
+        with sessions.begin() as session:
+            pinned_node = registry.pin_key(session, known.node_id, identity, pinned_key)
+    finally:
+        engine.dispose()
+    console.print(
+        f"node [bold]{pinned_node.node_id}[/] now trusted with key "
+        f"[bold]{pinned_node.fingerprint}[/] (was {known.fingerprint})",
+        highlight=False,
+    )
 
 
 @coordinator.group()
@@ -246,7 +284,10 @@ async def _check(settings: Settings) -> list[tuple[RegisteredNode, SourceStatus,
 
         async with httpx.AsyncClient(timeout=settings.node_timeout) as client:
             transport = HttpTransport(
-                client, timeout=settings.node_timeout, retry_backoff=settings.fanout_retry_backoff
+                client,
+                timeout=settings.node_timeout,
+                retry_backoff=settings.fanout_retry_backoff,
+                verify_response=RegistryVerifier(sessions, client, timeout=settings.node_timeout),
             )
             answer = await Federation.from_settings(settings, registered_nodes, transport).check()
         versions = {header.node_id: header.schema_version for header in answer.items}

@@ -30,10 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from auth.caller import ANONYMOUS, Caller
 from auth.keys import SigningKey
 from auth.levels import Level
+from auth.signatures import sign_response
 from federation import registry
 from federation.fanout import Federation
 from federation.registry import NodeIdentity, RegisteredNode
-from federation.transport import HttpTransport, ResponseVerifier, accept_unverified
+from federation.transport import HttpTransport, ResponseVerifier
+from federation.trust import RegistryVerifier
 from service import migrate
 from service.coordinator_app import create_coordinator_app
 from service.db import make_engine, make_session_factory
@@ -41,6 +43,7 @@ from service.federation_demo import PreparedNode, prepare_node
 from service.node.demo import DEMO_ORGANISATIONS
 from service.node_app import create_node_app
 from service.settings import Settings, load_settings
+from service.signing import SignResponses
 
 OWNER_TOKEN = "Bearer owner-of-everything"  # a test token, not a secret
 
@@ -111,11 +114,12 @@ class Server:
         self.thread.join(timeout=10)
 
 
-def serve(app: ASGIApp) -> Server:
-    """Run `app` with uvicorn on a free loopback port in a thread; return once it listens."""
+def serve(app: ASGIApp, port: int = 0) -> Server:
+    """Run `app` with uvicorn on a loopback port (a free one by default) in a thread; return
+    once it listens."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", ws="none", timeout_graceful_shutdown=1
@@ -198,11 +202,20 @@ def own_node(tmp_path: Path) -> Iterator[RunningNode]:
 
 
 # --- stand-ins for nodes that misbehave -----------------------------------------------------
+# Each stand-in signs its answers with its own key, as a node does, so that what they show is
+# the misbehaviour itself (slow, garbage, an error), not a missing signature.
 
 
-def standin_identity(node_id: str) -> NodeIdentity:
+@dataclass(frozen=True, slots=True)
+class StandInIdentity(NodeIdentity):
+    """A stand-in node's identity, with the private key it signs its answers with."""
+
+    key: SigningKey = field(default_factory=lambda: SigningKey(Ed25519PrivateKey.generate()))
+
+
+def standin_identity(node_id: str) -> StandInIdentity:
     key = SigningKey(Ed25519PrivateKey.generate())
-    return NodeIdentity(
+    return StandInIdentity(
         node_id=node_id,
         name=f"Stand-in {node_id}",
         organisation=f"Org {node_id}",
@@ -210,6 +223,7 @@ def standin_identity(node_id: str) -> NodeIdentity:
         data_version="v1",
         public_key=key.public_jwk(),
         key_id=key.key_id,
+        key=key,
     )
 
 
@@ -230,7 +244,12 @@ def standin_data(identity: NodeIdentity, *, schema_version: str = "1.0") -> dict
     }  # fmt: skip
 
 
-def standin_app(behaviour: Callable[[Request], Any]) -> Starlette:
+def standin_app(
+    behaviour: Callable[[Request], Any], signed_by: StandInIdentity | None = None
+) -> ASGIApp:
+    """A node stand-in answering every GraphQL request with `behaviour`; its answers are
+    signed with `signed_by`'s key (unsigned without one)."""
+
     async def graphql(request: Request) -> Response:
         await request.body()
         result = behaviour(request)
@@ -239,7 +258,11 @@ def standin_app(behaviour: Callable[[Request], Any]) -> Starlette:
         assert isinstance(result, Response)
         return result
 
-    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
+    app = Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
+    if signed_by is None:
+        return app
+    key = signed_by.key
+    return SignResponses(app, key_provider=lambda: key)
 
 
 @dataclass
@@ -248,7 +271,7 @@ class StandIns:
     garbage: Server
     graphql_error: Server
     other_schema: Server
-    identities: dict[str, NodeIdentity]
+    identities: dict[str, StandInIdentity]
 
     def all(self) -> list[Server]:
         return [self.slow, self.garbage, self.graphql_error, self.other_schema]
@@ -279,10 +302,10 @@ def standins() -> Iterator[StandIns]:
         return JSONResponse({"data": standin_data(ids["future"], schema_version="2.0")})
 
     servers = StandIns(
-        slow=serve(standin_app(slow)),
-        garbage=serve(standin_app(garbage)),
-        graphql_error=serve(standin_app(broken)),
-        other_schema=serve(standin_app(future)),
+        slow=serve(standin_app(slow, ids["slow"])),
+        garbage=serve(standin_app(garbage, ids["garbage"])),
+        graphql_error=serve(standin_app(broken, ids["broken"])),
+        other_schema=serve(standin_app(future, ids["future"])),
         identities=ids,
     )
     yield servers
@@ -312,8 +335,12 @@ class FlakyHandler(socketserver.BaseRequestHandler):
         while len(body) < length:
             body += self.request.recv(65536)
         payload = json.dumps({"data": standin_data(server.identity)}).encode()
+        signed = sign_response(
+            server.identity.key, status=200, content_type="application/json", body=payload
+        )
         self.request.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in signed.items()).encode()
             + f"Content-Length: {len(payload)}\r\n\r\n".encode()
             + payload
         )
@@ -323,7 +350,7 @@ class FlakyServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, identity: NodeIdentity, drops: int) -> None:
+    def __init__(self, identity: StandInIdentity, drops: int) -> None:
         super().__init__(("127.0.0.1", 0), FlakyHandler)
         self.identity = identity
         self.drops = drops
@@ -336,7 +363,7 @@ class FlakyServer(socketserver.ThreadingTCPServer):
 
 
 @contextlib.contextmanager
-def flaky_server(identity: NodeIdentity, *, drops: int) -> Iterator[FlakyServer]:
+def flaky_server(identity: StandInIdentity, *, drops: int) -> Iterator[FlakyServer]:
     server = FlakyServer(identity, drops)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -411,17 +438,19 @@ async def federation_over(
     deadline: float = 10.0,
     concurrency: int = 16,
     cache_seconds: float = 30.0,
-    verify_response: ResponseVerifier = accept_unverified,
+    verify_response: ResponseVerifier | None = None,
 ) -> AsyncIterator[Federation]:
-    """A `Federation` over the registry in `sessions`, reaching nodes over real HTTP."""
+    """A `Federation` over the registry in `sessions`, reaching nodes over real HTTP and
+    verifying their answers as the coordinator does (unless `verify_response` says otherwise)."""
 
     async def nodes() -> list[RegisteredNode]:
         with sessions() as session:
             return registry.list_nodes(session)
 
     async with httpx.AsyncClient() as client:
+        verifier = verify_response or RegistryVerifier(sessions, client, timeout=node_timeout)
         transport = HttpTransport(
-            client, timeout=node_timeout, retry_backoff=0.05, verify_response=verify_response
+            client, timeout=node_timeout, retry_backoff=0.05, verify_response=verifier
         )
         yield Federation(
             nodes, transport, concurrency=concurrency, deadline=deadline,

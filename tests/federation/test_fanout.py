@@ -139,7 +139,7 @@ async def test_a_response_that_fails_verification_is_dropped_as_untrusted(
     for node in demo_nodes:
         await register_url(sessions, node.url)
 
-    def only_lantern(node: NodeAddress, response: httpx.Response) -> Verdict:
+    async def only_lantern(node: NodeAddress, response: httpx.Response) -> Verdict:
         if node.node_id == "lantern":
             return Verdict(trusted=True, reason="test: trusted")
         return Verdict(trusted=False, reason="test: no valid signature")
@@ -185,11 +185,11 @@ async def test_concurrency_is_bounded(sessions: sessionmaker[Session]) -> None:
         # Each stand-in answers as the node registered at its port.
         return JSONResponse({"data": standin_data(identities[request.url.port or 0])})
 
-    servers = [serve(standin_app(counting)) for _ in range(4)]
+    signers = [standin_identity(f"busy-{index}") for index in range(4)]
+    servers = [serve(standin_app(counting, identity)) for identity in signers]
     identities: dict[int, NodeIdentity] = {}
     try:
-        for index, server in enumerate(servers):
-            identity = standin_identity(f"busy-{index}")
+        for identity, server in zip(signers, servers, strict=True):
             identities[int(server.url.rsplit(":", 1)[1])] = identity
             register_identity(sessions, server.url, identity)
         async with federation_over(sessions, concurrency=2) as federation:
