@@ -1,4 +1,5 @@
-"""A whole federation on one laptop: demo nodes (and the coordinator) as real processes."""
+"""A whole federation on one laptop: the demo nodes, the coordinator and the secretariat's
+authorization server as real processes, with a machine client for each role."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy.orm import Session
 
-from service.db import make_engine
+from auth import clients
+from auth.keys import load_or_create_key_file
+from auth.tokens import Role
+from service import migrate
+from service.db import make_engine, make_session_factory
 from service.node.demo import DEMO_ORGANISATIONS, DemoOrganisation, write_demo_files
 from service.node.identity import init_node
 from service.settings import load_settings
@@ -46,15 +51,29 @@ class RunningProcess:
     log: Path
 
 
+@dataclass(frozen=True, slots=True)
+class DemoClient:
+    """A client of the demo authorization server; its secret is shown once, as the CLI does."""
+
+    role: Role
+    client_id: str
+    secret: str
+    organisation: str | None = None
+    node_id: str | None = None
+
+
 @dataclass
 class DemoFederation:
     folder: Path
     nodes: list[RunningProcess] = field(default_factory=list)
     coordinator: RunningProcess | None = None
+    auth: RunningProcess | None = None
+    clients: list[DemoClient] = field(default_factory=list)
 
     @property
     def processes(self) -> list[RunningProcess]:
-        return [*self.nodes, *([self.coordinator] if self.coordinator else [])]
+        others = [proc for proc in (self.coordinator, self.auth) if proc is not None]
+        return [*self.nodes, *others]
 
 
 def prepare_node(
@@ -107,6 +126,44 @@ def prepare_node(
     finally:
         engine.dispose()
     return PreparedNode(organisation=org, env=env, cells=cells)
+
+
+def prepare_auth(folder: Path, issuer: str) -> tuple[dict[str, str], list[DemoClient]]:
+    """What `lnob auth init` does, in `folder/auth/`, then one client per role: secretariat,
+    government, and an ICSO client for each demo organisation. The client database is new on
+    every run (a secret can be shown only when it is created); the key is kept."""
+    home = folder / "auth"
+    home.mkdir(parents=True, exist_ok=True)
+    for stale in home.glob("auth.sqlite3*"):
+        stale.unlink()
+    env = {
+        "LNOB_AUTH_ISSUER": issuer,
+        "LNOB_AUTH_DATABASE_URL": f"sqlite:///{home / 'auth.sqlite3'}",
+        "LNOB_AUTH_KEY_FILE": str(home / "auth-key.pem"),
+    }
+    engine = make_engine(env["LNOB_AUTH_DATABASE_URL"])
+    try:
+        migrate.upgrade(engine, "auth")
+        load_or_create_key_file(Path(env["LNOB_AUTH_KEY_FILE"]))
+        wanted: list[tuple[Role, str, DemoOrganisation | None]] = [
+            (Role.SECRETARIAT, "Demo secretariat", None),
+            (Role.GOVERNMENT, "Demo ministry of planning", None),
+            *((Role.ICSO, f"{org.organisation} data team", org) for org in DEMO_ORGANISATIONS),
+        ]
+        demo_clients = []
+        with make_session_factory(engine).begin() as session:
+            for role, name, org in wanted:
+                organisation = org.organisation if org else None
+                record, secret = clients.add_client(
+                    session, name=name, role=role, organisation=organisation
+                )
+                node_id = org.node_id if org else None
+                demo_clients.append(
+                    DemoClient(role, record.client_id, secret, organisation, node_id)
+                )
+    finally:
+        engine.dispose()
+    return env, demo_clients
 
 
 def start_process(
@@ -176,14 +233,22 @@ def run_demo_federation(
 
     federation = DemoFederation(folder=folder)
     try:
+        # The authorization server starts first and readies while the nodes load their data;
+        # nodes fetch its keys only when the first token arrives.
+        progress("authorization server: creating the clients")
+        auth_port = free_port()
+        issuer = f"http://127.0.0.1:{auth_port}"
+        auth_env, federation.clients = prepare_auth(folder, issuer)
+        federation.auth = start_process(
+            "auth", ["auth", "serve"], auth_env, auth_port, log_dir=folder
+        )
         for org in DEMO_ORGANISATIONS:
             prepared = prepare_node(org, folder, progress=progress)
             progress(f"{org.node_id}: starting")
-            proc = start_process(
-                org.node_id, ["node", "serve"], prepared.env, free_port(), log_dir=folder
-            )
+            env = {**prepared.env, "LNOB_TRUSTED_ISSUERS": issuer}
+            proc = start_process(org.node_id, ["node", "serve"], env, free_port(), log_dir=folder)
             federation.nodes.append(proc)
-        for proc in federation.nodes:
+        for proc in [federation.auth, *federation.nodes]:
             wait_ready(proc)
         progress("coordinator: registering the nodes")
         registry_file = folder / "coordinator.sqlite3"

@@ -26,6 +26,7 @@ from service import migrate
 from service.db import make_engine, make_session_factory
 from service.errors import LnobError
 from service.graphql_http import GraphQLHTTP, GraphQLLimits, GraphQLOutcome
+from service.hardening import harden
 from service.http_errors import error_response, status_for
 from service.metrics import instrument, record_cells, record_graphql
 from service.node import audit
@@ -162,6 +163,7 @@ def create_node_app(
         try:
             caller = await state.callers.resolve(request)
             cell_filter = cell_filter_from_query(request.query_params, request.query_params.getlist)
+            cell_filter.conditions()  # refuse a bad goal or target now, not mid-stream
         except LnobError as exc:
             return error_response(exc, status_for(exc), "application/json")
         return StreamingResponse(
@@ -186,6 +188,7 @@ def create_node_app(
     )
     # Every answer leaves signed (RFC 9421) with the node's current key.
     app.add_middleware(SignResponses, key_provider=lambda: app.state.node.signing_key)
+    harden(app, settings)
     instrument(app, "node")
     return app
 

@@ -67,6 +67,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, description="Largest request body, in bytes.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers at /graphql.")
     introspection: bool = Field(default=True, description="Answer GraphQL introspection queries.")
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests one client (bearer token, else IP address) may make per minute, "
+        "per process; 0 = no limit.",
+    )
+    rate_limit_burst: int = Field(
+        default=120, ge=1, description="Requests one client may make at once before the limit."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (comma-separated or a JSON list; "
+        "`*` = any); none = no CORS headers.",
+    )
+    hsts_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="`max-age` of Strict-Transport-Security; set only when served over https "
+        "(0 = header not sent).",
+    )
 
     node_timeout: float = Field(
         default=5.0, description="Coordinator: seconds to wait for one node's answer."
@@ -136,9 +156,9 @@ class Settings(BaseSettings):
         description="Authorization server: SQLAlchemy URL of its client registry.",
     )
 
-    @field_validator("trusted_issuers", mode="before")
+    @field_validator("trusted_issuers", "cors_origins", mode="before")
     @classmethod
-    def _issuer_list(cls, value: object) -> object:
+    def _url_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -151,6 +171,16 @@ class Settings(BaseSettings):
     def _issuers_are_secure(cls, value: list[str]) -> list[str]:
         for issuer in value:
             _check_issuer_url(issuer)
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            exact = f"{parts.scheme}://{parts.netloc}"
+            if origin != "*" and (parts.scheme not in ("http", "https") or origin != exact):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
         return value
 
     @field_validator("auth_issuer")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from auth.tokens import Role
 from service.cli.common import console, fail_cleanly
+
+if TYPE_CHECKING:
+    from service.federation_demo import DemoClient
 
 STOCKTAKE_QUERY = """{ stocktake(filter: {countries: ["KEN"]}) {
     entries { organisation dataset indicator country group disaggregations cellCount latestYear }
@@ -18,6 +24,12 @@ GAPS_QUERY = """{ gapAnalysis(countries: ["NPL"], goals: ["5"]) {
     largestGaps { refArea group noData stale singleSource }
     cells { row refArea group status organisations latestYear }
     sources { nodeId status latencyMs } } }"""
+ROLE_QUERY = "{ stocktake { organisations { organisation datasets indicators } } }"
+ROLE_TITLES = {
+    Role.SECRETARIAT: "secretariat (coalition level on every node)",
+    Role.GOVERNMENT: "government partner (government level)",
+    Role.ICSO: "ICSO data team",
+}
 COMPARE_QUERY = """{
   compare(indicator: "1.3.1", refArea: "KEN", breakdown: ["SEX=F"], period: "2024") {
     warnings pooled { timePeriod unit value low high n suppressed suppressionReason }
@@ -71,6 +83,16 @@ def demo(folder: Path | None, port: int | None) -> None:
             console.print(
                 f"  curl -s '{url}/download/stocktake.csv?countries=KEN'", highlight=False
             )
+            assert federation.auth is not None
+            issuer = federation.auth.url
+            console.print(
+                f"\n[bold]Clients[/] of the authorization server {issuer}", highlight=False
+            )
+            console.print(
+                "Each gets a token and asks the coordinator, which forwards it to every node:"
+            )
+            for client in federation.clients:
+                _print_client(client, issuer, url)
             console.print("\nPress Ctrl-C to stop.")
             coordinator = federation.coordinator.process
             reported: set[str] = set()
@@ -87,3 +109,32 @@ def demo(folder: Path | None, port: int | None) -> None:
             except KeyboardInterrupt:
                 console.print("stopping…")
     console.print("stopped")
+
+
+def token_command(client: DemoClient, issuer: str) -> str:
+    """A shell line that sets TOKEN to a fresh access token of `client` (client credentials)."""
+    return (
+        f"TOKEN=$(curl -s -u '{client.client_id}:{client.secret}' "
+        f"-d grant_type=client_credentials {issuer}/token "
+        """| sed -E 's/.*"access_token": *"([^"]+)".*/\\1/')"""
+    )
+
+
+def call_command(url: str, query: str = ROLE_QUERY) -> str:
+    """A shell line that asks `url` the GraphQL `query` with the bearer token in TOKEN."""
+    body = json.dumps({"query": query})
+    return (
+        f'curl -s {url}/graphql -H "Authorization: Bearer $TOKEN" '
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+def _print_client(client: DemoClient, issuer: str, url: str) -> None:
+    title = ROLE_TITLES[client.role]
+    if client.organisation:
+        title += f": {client.organisation} (owner level on node {client.node_id})"
+    console.print(f"\n# {title}", style="bold", highlight=False)
+    console.print(f"  client_id      {client.client_id}", highlight=False)
+    console.print(f"  client_secret  {client.secret}", highlight=False, soft_wrap=True)
+    console.print(token_command(client, issuer), highlight=False, markup=False, soft_wrap=True)
+    console.print(call_command(url), highlight=False, markup=False, soft_wrap=True)

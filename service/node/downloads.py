@@ -87,7 +87,7 @@ def cell_filter_from_query(
     for name in ("period_from", "period_to"):
         raw_value = params.get(_camel(name)) or params.get(name)
         if raw_value is not None:
-            if not raw_value.isdigit():
+            if not (raw_value.isascii() and raw_value.isdigit()) or len(raw_value) > 4:
                 from service.errors import BadRequest
 
                 raise BadRequest(f"{_camel(name)} must be a year, not {raw_value[:20]!r}")
