@@ -77,7 +77,7 @@ def test_demo_runs_a_federation_that_names_a_stopped_node(tmp_path: Path) -> Non
 
         after = _ask(url, STOCKTAKE)["stocktake"]
         status = {s["nodeId"]: s["status"] for s in after["sources"]}
-        assert status == {"lantern": "UNREACHABLE", "equal-ground": "OK", "commons-voice": "OK"}
+        assert status == {"lantern": "UNREACHABLE", "riverbend": "OK", "commons-voice": "OK"}
         assert len({e["organisation"] for e in after["entries"]}) == 2
     finally:
         os.killpg(demo.pid, signal.SIGINT)
@@ -123,15 +123,15 @@ def _check_role_clients(printed: str, url: str) -> None:
         organisations = json.loads(shell.stdout)["data"]["stocktake"]["organisations"]
         assert sum(o["datasets"] for o in organisations) == len(expected)
 
-    equal_ground = next(org for org in DEMO_ORGANISATIONS if org.node_id == "equal-ground")
-    own_token = _token(*clients[f"ICSO data team: {equal_ground.organisation}"])
-    node_url = _node_url(printed, equal_ground.node_id)
+    riverbend = next(org for org in DEMO_ORGANISATIONS if org.node_id == "riverbend")
+    own_token = _token(*clients[f"ICSO data team: {riverbend.organisation}"])
+    node_url = _node_url(printed, riverbend.node_id)
     own = {
         d["slug"]: d["valuesVisible"] for d in _ask(node_url, NODE_DATASETS, own_token)["datasets"]
     }
-    assert own == {d.slug: True for d in equal_ground.datasets}  # owner-only ones included
+    assert own == {d.slug: True for d in riverbend.datasets}  # owner-only ones included
     anonymous = {d["slug"] for d in _ask(node_url, NODE_DATASETS)["datasets"]}
-    owner_only = {d.slug for d in equal_ground.datasets if d.discovery_level is Level.OWNER}
+    owner_only = {d.slug for d in riverbend.datasets if d.discovery_level is Level.OWNER}
     assert owner_only and not owner_only & anonymous
 
 

@@ -28,7 +28,7 @@ def node() -> None:
 
 
 @node.command()
-@click.option("--name", help="Node name, e.g. 'Equal Ground node (Dhaka)'.")
+@click.option("--name", help="Node name, e.g. 'Riverbend node (Dhaka)'.")
 @click.option("--organisation", help="The organisation that runs this node.")
 @click.option("--node-id", help="Short id (lowercase, hyphens); default from the organisation.")
 @fail_cleanly

@@ -7,7 +7,7 @@ ranges, so the stocktake, gap analysis and pooling look like the real thing.
 
 The organisations (`DEMO_ORGANISATIONS`; datasets and tables in `demo_catalogue`):
 
-- **Equal Ground International** (`equal-ground`, node in Dhaka) works on discrimination by
+- **Riverbend Inclusion Collective** (`riverbend`, node in Dhaka) works on discrimination by
   caste, ethnicity, religion, disability and sexual orientation or gender identity, in
   Bangladesh, India, Nepal and Kenya. Datasets: a public Voice and Inclusion Survey 2024 (10.3.1,
   16.7.2, 1.3.1, 3.7.2 by group, sex, age and urbanisation); a land-rights scorecard for Dalit

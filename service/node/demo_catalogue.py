@@ -164,7 +164,7 @@ GROUP_DISADVANTAGE: Mapping[str, float] = {
     "OLDER": 0.3, "YOUTH": 0.2, "PLHIV": 0.4, "LANDLESS": 0.55,
 }  # fmt: skip
 
-EG, CV, LL = "equal-ground", "commons-voice", "lantern"
+EG, CV, LL = "riverbend", "commons-voice", "lantern"
 
 _EG_VOICE = DemoDataset(
     slug="voice-and-inclusion-survey-2024",
@@ -175,7 +175,7 @@ _EG_VOICE = DemoDataset(
     ),
     collection_period="2024-02 to 2024-06",
     licence="CC BY 4.0",
-    contact="data@equal-ground.example.org",
+    contact="data@riverbend.example.org",
     release_level=Level.PUBLIC,
     discovery_level=Level.PUBLIC,
     published=False,
@@ -262,7 +262,7 @@ _EG_LAND = DemoDataset(
     ),
     collection_period="2021-10 to 2021-12; 2023-10 to 2023-12",
     licence="Coalition members only, under the LNOB data-sharing agreement",
-    contact="land@equal-ground.example.org",
+    contact="land@riverbend.example.org",
     release_level=Level.COALITION,
     discovery_level=Level.PUBLIC,
     published=False,
@@ -299,7 +299,7 @@ _EG_IPV = DemoDataset(
     ),
     collection_period="2014-11 to 2016-12",
     licence="Internal use only; coalition members may see that the data exist",
-    contact="safeguarding@equal-ground.example.org",
+    contact="safeguarding@riverbend.example.org",
     release_level=Level.OWNER,
     discovery_level=Level.COALITION,
     published=False,
@@ -339,7 +339,7 @@ _EG_LGBTIQ = DemoDataset(
     ),
     collection_period="2023-05 to 2023-08; 2025-04 to 2025-07",
     licence="Internal use only",
-    contact="safety@equal-ground.example.org",
+    contact="safety@riverbend.example.org",
     release_level=Level.OWNER,
     discovery_level=Level.OWNER,
     published=False,
@@ -380,7 +380,7 @@ _EG_DISABILITY = DemoDataset(
     ),
     collection_period="2024-07 to 2024-10",
     licence="Government partners and coalition members, under data-sharing agreements",
-    contact="inclusion@equal-ground.example.org",
+    contact="inclusion@riverbend.example.org",
     release_level=Level.GOVERNMENT,
     discovery_level=Level.GOVERNMENT,
     published=False,
@@ -823,8 +823,8 @@ _LL_FOOD_TABLES = (
 _CATALOGUE: tuple[tuple[str, str, str, dict[DemoDataset, tuple[DemoTable, ...]]], ...] = (
     (
         EG,
-        "Equal Ground node (Dhaka)",
-        "Equal Ground International",
+        "Riverbend node (Dhaka)",
+        "Riverbend Inclusion Collective",
         {
             _EG_VOICE: _EG_VOICE_TABLES,
             _EG_LAND: _EG_LAND_TABLES,

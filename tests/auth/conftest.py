@@ -38,7 +38,7 @@ from service.node_app import create_node_app
 from service.settings import Settings, load_settings
 from tests.node.conftest import NodeUnderTest, sex_table
 
-NODE_ORGANISATION = "Equal Ground International"
+NODE_ORGANISATION = "Riverbend Inclusion Collective"
 GQL = "application/graphql-response+json"
 DATASETS_QUERY = """{ datasets { slug valuesVisible }
   observations(first: 100) { edges { node { dataset value } } } }"""

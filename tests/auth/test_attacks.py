@@ -150,7 +150,7 @@ ATTACKS: dict[str, dict[str, Forge]] = {
         ),
         "organisation-swapped": lambda s: _swap_payload(
             s.token_for(Role.ICSO, "Some ICSO"),
-            s.claims(role="icso", org="Equal Ground International"),
+            s.claims(role="icso", org="Riverbend Inclusion Collective"),
         ),
         "lifetime-extended": lambda s: _swap_payload(
             s.token_for(Role.GOVERNMENT), s.claims(exp=_now() + 86_400)

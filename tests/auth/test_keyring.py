@@ -32,7 +32,7 @@ from service.errors import ConfigError
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 WEEK = dt.timedelta(hours=168)
-BODY = b'{"data":{"node":{"id":"equal-ground"}}}'
+BODY = b'{"data":{"node":{"id":"riverbend"}}}'
 
 
 @pytest.fixture
@@ -52,9 +52,9 @@ def signed_by(key: SigningKey, at: dt.datetime) -> dict[str, str]:
     }
 
 
-def document(keyring: Keyring, at: dt.datetime, node_id: str = "equal-ground") -> dict[str, Any]:
+def document(keyring: Keyring, at: dt.datetime, node_id: str = "riverbend") -> dict[str, Any]:
     return announce_rotation(
-        keyring, node_id=node_id, name="Dhaka node", organisation="Equal Ground", now=at
+        keyring, node_id=node_id, name="Dhaka node", organisation="Riverbend", now=at
     )
 
 
@@ -123,12 +123,12 @@ def test_rotation_signed_by_the_old_key_is_accepted(key_file: Path) -> None:
     rotation = rotate_key(key_file, overlap=WEEK, now=T0)
     announced = document(load_keyring(key_file), T0 + dt.timedelta(minutes=5))
     accepted = verify_rotation(
-        old.public_key, announced, node_id="equal-ground", now=T0 + dt.timedelta(hours=2)
+        old.public_key, announced, node_id="riverbend", now=T0 + dt.timedelta(hours=2)
     )
     assert accepted == rotation.new.public_jwk()
     claims = read_identity_document(announced)
     assert claims.valid_until(old.key_id) == T0 + WEEK
-    assert claims.organisation == "Equal Ground"
+    assert claims.organisation == "Riverbend"
 
 
 def test_document_without_rotation_returns_the_same_key(key_file: Path) -> None:
@@ -176,7 +176,7 @@ def test_document_of_another_node_is_refused(key_file: Path) -> None:
     rotate_key(key_file, overlap=WEEK, now=T0)
     announced = document(load_keyring(key_file), T0, node_id="someone-else")
     with pytest.raises(SignatureRejected) as refused:
-        verify_rotation(old.public_key, announced, node_id="equal-ground", now=T0)
+        verify_rotation(old.public_key, announced, node_id="riverbend", now=T0)
     assert refused.value.reason is Rejection.WRONG_NODE
 
 

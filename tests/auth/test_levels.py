@@ -16,7 +16,7 @@ from tests.node.conftest import NodeUnderTest
 CALLERS = [
     # (role, organisation in the token, level the node grants)
     (Role.ICSO, NODE_ORGANISATION, Level.OWNER),
-    (Role.ICSO, "  equal ground   INTERNATIONAL ", Level.OWNER),
+    (Role.ICSO, "  riverbend   INCLUSION collective ", Level.OWNER),
     (Role.ICSO, "Another Coalition Member", Level.COALITION),
     (Role.SECRETARIAT, None, Level.COALITION),
     (Role.GOVERNMENT, None, Level.GOVERNMENT),

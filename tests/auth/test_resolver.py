@@ -26,7 +26,7 @@ from auth.tokens import import_verification_keys
 from service.settings import Settings, load_settings
 from tests.auth.conftest import AuthServer, PathCounter, serve
 
-OWN_ORGANISATION = "Equal Ground International"
+OWN_ORGANISATION = "Riverbend Inclusion Collective"
 
 
 @dataclass

@@ -31,7 +31,7 @@ def _decode_segment(segment: str) -> dict[str, object]:
 def test_client_credentials_grant_issues_a_signed_short_lived_jwt(
     auth_server: AuthServer, method: str
 ) -> None:
-    client_id, secret = auth_server.add_client(Role.ICSO, "Equal Ground data team", "Equal Ground")
+    client_id, secret = auth_server.add_client(Role.ICSO, "Riverbend data team", "Riverbend")
     response = auth_server.token_response(client_id, secret, method=method)
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -49,7 +49,7 @@ def test_client_credentials_grant_issues_a_signed_short_lived_jwt(
     assert claims["aud"] == "lnob-federation"
     assert claims["sub"] == client_id
     assert claims["role"] == "icso"
-    assert claims["org"] == "Equal Ground"
+    assert claims["org"] == "Riverbend"
     assert claims["exp"] - claims["iat"] == auth_server.settings.token_lifetime
 
 

@@ -185,7 +185,7 @@ def start_node(org_index: int, folder: Path) -> RunningNode:
 
 @pytest.fixture(scope="session")
 def demo_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningNode]]:
-    """Two demo ICSO nodes (Equal Ground and Lantern), real servers, shared by the session."""
+    """Two demo ICSO nodes (Riverbend and Lantern), real servers, shared by the session."""
     folder = tmp_path_factory.mktemp("nodes")
     nodes = [start_node(0, folder), start_node(2, folder)]
     yield nodes

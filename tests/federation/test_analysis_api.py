@@ -261,7 +261,7 @@ async def test_gap_analysis_equals_the_plain_analysis(
     for (token, level), answer in answers.items():
         sources = answer.pop("sources")
         assert {(s["nodeId"], s["status"]) for s in sources} == {
-            ("equal-ground", "OK"),
+            ("riverbend", "OK"),
             ("lantern", "OK"),
         }
         assert answer == expected_gaps(await plain_gaps(sessions, token, level))
@@ -330,7 +330,7 @@ async def test_compare_equals_the_plain_comparison(
 
     owner_bgd = answers[0][2]
     assert [p["organisations"] for p in owner_bgd["pooled"]] == [
-        ["Equal Ground International", "Lantern Livelihoods Network"]
+        ["Lantern Livelihoods Network", "Riverbend Inclusion Collective"]
     ]
     assert owner_bgd["pooled"][0]["method"] == "n-weighted mean of percentages"
     assert owner_bgd["threshold"] == 1  # the owner everywhere

@@ -93,7 +93,7 @@ def running_coordinator(env: dict[str, str], demo_nodes: list[RunningNode]) -> I
     urls = [node.url for node in demo_nodes]
     registered = prepare_coordinator(settings, urls)
     assert prepare_coordinator(settings, urls) == registered  # as `lnob demo` may, again
-    assert [node.node_id for node in registered] == ["equal-ground", "lantern"]
+    assert [node.node_id for node in registered] == ["riverbend", "lantern"]
     server = serve(create_coordinator_app(settings))
     yield server
     server.stop()
@@ -107,7 +107,7 @@ def test_stocktake_prints_a_table_or_the_same_csv_as_the_download(
     assert table.exit_code == 0, table.output
     assert "Lantern Livelihoods Network" in table.stdout
     assert "entries" in table.stdout
-    assert "equal-ground" in table.stderr and "OK" in table.stderr
+    assert "riverbend" in table.stderr and "OK" in table.stderr
 
     as_csv = run(stocktake, env, "--url", url, "--country", "NPL", "--goal", "1", "--csv")
     assert as_csv.exit_code == 0, as_csv.output

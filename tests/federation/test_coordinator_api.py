@@ -102,11 +102,11 @@ async def test_the_stocktake_merges_every_node_and_names_the_ones_that_failed(
     assert entries_of(data) == direct(demo_nodes[0], wanted) | direct(demo_nodes[1], wanted)
     sources = {s["nodeId"]: s for s in data["stocktake"]["sources"]}
     assert {k: s["status"] for k, s in sources.items()} == {
-        "equal-ground": "OK", "lantern": "OK", "dead": "UNREACHABLE", "garbage": "ERROR",
+        "riverbend": "OK", "lantern": "OK", "dead": "UNREACHABLE", "garbage": "ERROR",
     }  # fmt: skip
     assert sources["garbage"]["message"]
     assert {o["organisation"] for o in data["stocktake"]["organisations"]} == {
-        "Equal Ground International", "Lantern Livelihoods Network",
+        "Riverbend Inclusion Collective", "Lantern Livelihoods Network",
     }  # fmt: skip
     sample = next(e for e in data["stocktake"]["entries"] if e["indicator"] == "1.4.2")
     assert (sample["target"], sample["goal"]) == ("1.4", "1")
@@ -114,9 +114,9 @@ async def test_the_stocktake_merges_every_node_and_names_the_ones_that_failed(
     # The registry remembers how each node answered the last question.
     last = {n["id"]: n for n in nodes["nodes"]}
     assert last["dead"]["lastStatus"] == "UNREACHABLE"
-    assert last["equal-ground"]["lastStatus"] == "OK"
-    assert last["equal-ground"]["lastLatencyMs"] > 0
-    assert last["equal-ground"]["url"] == f"{demo_nodes[0].url}/graphql"
+    assert last["riverbend"]["lastStatus"] == "OK"
+    assert last["riverbend"]["lastLatencyMs"] > 0
+    assert last["riverbend"]["url"] == f"{demo_nodes[0].url}/graphql"
 
 
 async def test_nodes_can_be_checked_now(
@@ -177,7 +177,7 @@ async def test_the_stocktake_downloads_as_csv_with_the_same_filter(
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     assert "dead=UNREACHABLE" in response.headers["lnob-sources"]
-    assert "equal-ground=OK" in response.headers["lnob-sources"]
+    assert "riverbend=OK" in response.headers["lnob-sources"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert tuple(rows[0].keys()) == CSV_COLUMNS
     from_csv = {

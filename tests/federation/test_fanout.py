@@ -71,7 +71,7 @@ async def test_healthy_nodes_answer_and_every_failing_node_is_named(
 
     status = {s.node_id: s for s in answer.sources}
     assert {node_id: s.status for node_id, s in status.items()} == {
-        "equal-ground": "OK",
+        "riverbend": "OK",
         "lantern": "OK",
         "dead": "UNREACHABLE",
         "slow": "TIMEOUT",
@@ -149,7 +149,7 @@ async def test_a_response_that_fails_verification_is_dropped_as_untrusted(
     status = {s.node_id: (s.status, s.message) for s in answer.sources}
     assert status == {
         "lantern": ("OK", None),
-        "equal-ground": ("UNTRUSTED", "test: no valid signature"),
+        "riverbend": ("UNTRUSTED", "test: no valid signature"),
     }
     assert {c.node_id for c in answer.items} == {"lantern"}
 

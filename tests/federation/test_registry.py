@@ -57,7 +57,7 @@ async def test_a_node_is_registered_with_the_key_it_presents(
     key = load_signing_key(node.settings)
 
     assert endpoint == f"{node.url}/graphql"
-    assert identity.node_id == "equal-ground"
+    assert identity.node_id == "riverbend"
     assert identity.fingerprint == fingerprint(key.public_jwk())
     assert identity.key_id == key.key_id
     with sessions.begin() as session:

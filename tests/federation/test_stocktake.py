@@ -156,7 +156,7 @@ async def test_the_stocktake_is_the_union_of_what_each_node_says(
     assert got == expected
     assert len(result.entries) == len(expected)
     assert {s.node_id: s.status for s in result.sources} == {
-        "equal-ground": "OK", "lantern": "OK", "gone": "UNREACHABLE",
+        "riverbend": "OK", "lantern": "OK", "gone": "UNREACHABLE",
     }  # fmt: skip
     assert sum(o.cell_count for o in result.organisations) == sum(
         e.cell_count for e in result.entries

@@ -94,7 +94,7 @@ async def test_signed_answers_verify_and_each_sources_signature_is_passed_on(
         response = await client.post("/graphql", json={"query": SOURCES_WITH_SIGNATURES})
     sources = {s["nodeId"]: s for s in response.json()["data"]["stocktake"]["sources"]}
     assert {node_id: s["status"] for node_id, s in sources.items()} == {
-        "equal-ground": "OK",
+        "riverbend": "OK",
         "lantern": "OK",
     }
     for node in demo_nodes:
@@ -216,11 +216,11 @@ class ManInTheMiddle:
 async def test_an_answer_changed_on_the_way_is_untrusted(
     sessions: sessionmaker[Session], demo_nodes: list[RunningNode], tamper: str, reason: str
 ) -> None:
-    equal_ground, lantern = demo_nodes
-    middle = ManInTheMiddle(target=equal_ground.url, other_node=lantern.url)
+    riverbend, lantern = demo_nodes
+    middle = ManInTheMiddle(target=riverbend.url, other_node=lantern.url)
     proxy = serve(middle.app())
     try:
-        await register_url(sessions, proxy.url)  # equal-ground, reached through the proxy
+        await register_url(sessions, proxy.url)  # riverbend, reached through the proxy
         await register_url(sessions, lantern.url)
         faithful = await ask_everyone(sessions)
         middle.tamper = tamper
@@ -230,18 +230,18 @@ async def test_an_answer_changed_on_the_way_is_untrusted(
 
     # Forwarding alone changes nothing a signature covers.
     assert {node_id: s.status for node_id, s in faithful.items()} == {
-        "equal-ground": "OK",
+        "riverbend": "OK",
         "lantern": "OK",
     }
     assert tampered["lantern"].status == "OK"
-    assert tampered["equal-ground"].status == "UNTRUSTED"
-    message = tampered["equal-ground"].message or ""
+    assert tampered["riverbend"].status == "UNTRUSTED"
+    message = tampered["riverbend"].message or ""
     assert reason in message
     assert OWNER_TOKEN.split()[-1] not in message
-    assert tampered["equal-ground"].signature is None
-    # The registry still holds equal-ground's own key.
-    node = registered(sessions, "equal-ground")
-    assert node.key_id == load_signing_key(equal_ground.settings).key_id
+    assert tampered["riverbend"].signature is None
+    # The registry still holds riverbend's own key.
+    node = registered(sessions, "riverbend")
+    assert node.key_id == load_signing_key(riverbend.settings).key_id
     assert node.retired_keys == ()
 
 

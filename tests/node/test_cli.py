@@ -33,9 +33,9 @@ def node_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def test_init_is_safe_to_repeat_and_keeps_the_key(node_env: dict[str, str]) -> None:
-    first = lnob(node_env, "node", "init", "--name", "Dhaka node", "--organisation", "Equal Ground")
+    first = lnob(node_env, "node", "init", "--name", "Dhaka node", "--organisation", "Riverbend")
     assert first.returncode == 0, first.stderr
-    assert "equal-ground" in first.stdout and "created" in first.stdout
+    assert "riverbend" in first.stdout and "created" in first.stdout
     key_file = Path(node_env["LNOB_KEY_FILE"])
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = key_file.read_bytes()

@@ -55,7 +55,7 @@ KEY = (
 )  # fmt: skip
 DECIMALS = {"PERCENT": 1, "RATE": 1, "NUMBER": 0, "MEAN": 2, "SCORE": 1}
 PROMISED_LEVELS = {
-    "equal-ground": set(Level),
+    "riverbend": set(Level),
     "commons-voice": {Level.PUBLIC, Level.GOVERNMENT, Level.COALITION},
     "lantern": set(Level),
 }

@@ -233,7 +233,7 @@ async def test_fanout_is_recorded_into_the_app_serving_the_request() -> None:
             record_fanout(node, status, seconds)
 
         # Tasks, as the fan-out runs them: each sees the request it was started for.
-        await asyncio.gather(one("equal-ground", "OK", 0.03), one("lantern", "TIMEOUT", 5.0))
+        await asyncio.gather(one("riverbend", "OK", 0.03), one("lantern", "TIMEOUT", 5.0))
         return JSONResponse({})
 
     app = Starlette(routes=[Route("/graphql", federated, methods=["POST"])])
@@ -245,8 +245,8 @@ async def test_fanout_is_recorded_into_the_app_serving_the_request() -> None:
         await client.post("/graphql")
         samples = await scrape(client)
     fanout = "lnob_fanout_duration_seconds"
-    assert value(samples, f"{fanout}_count", node="equal-ground", status="OK") == 1
-    assert value(samples, f"{fanout}_bucket", node="equal-ground", status="OK", le="0.05") == 1
+    assert value(samples, f"{fanout}_count", node="riverbend", status="OK") == 1
+    assert value(samples, f"{fanout}_bucket", node="riverbend", status="OK", le="0.05") == 1
     assert value(samples, f"{fanout}_count", node="lantern", status="TIMEOUT") == 1
     assert value(samples, f"{fanout}_bucket", node="lantern", status="TIMEOUT", le="3.0") == 0
     assert not matching(samples, f"{fanout}_count", node="outside")
@@ -353,7 +353,7 @@ async def test_scraping_metrics_during_a_federated_question(
     coordinator_engine_here: Engine, database_url: str, tmp_path: Path
 ) -> None:
     nodes = [
-        start_small_node(tmp_path / "a", "equal-ground", "Equal Ground"),
+        start_small_node(tmp_path / "a", "riverbend", "Riverbend"),
         start_small_node(tmp_path / "b", "lantern", "Lantern"),
     ]
     gone = "http://127.0.0.1:9"  # discard port: nothing listens, the node is UNREACHABLE
@@ -400,7 +400,7 @@ async def test_scraping_metrics_during_a_federated_question(
     fanout = "lnob_fanout_duration_seconds_count"
     # While the question runs: it is in flight, and the nodes that answered are already counted.
     assert value(during, "lnob_requests_in_flight") == 2  # the question and this scrape
-    assert value(during, fanout, node="equal-ground", status="OK") >= 1
+    assert value(during, fanout, node="riverbend", status="OK") >= 1
     assert value(during, fanout, node="unreachable", status="UNREACHABLE") >= 1
     assert value(during, fanout, node="lantern", status="OK") == 0
     # Once answered: every node, with its status, and the question itself.

@@ -179,7 +179,7 @@ def node_settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def initialised(node_engine: Engine, node_settings: Settings) -> InitResult:
     return init_node(
-        node_engine, node_settings, name="Dhaka node", organisation="Equal Ground", node_id="eg"
+        node_engine, node_settings, name="Dhaka node", organisation="Riverbend", node_id="eg"
     )
 
 
