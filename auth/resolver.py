@@ -54,6 +54,7 @@ class TokenResolver:
         self._leeway = settings.token_clock_skew
         self._role_claim = settings.token_role_claim
         self._org_claim = settings.token_org_claim
+        self._allowed_clients = frozenset(settings.allowed_clients)
         self._issuers = {
             issuer: IssuerKeys(
                 issuer,
@@ -85,7 +86,15 @@ class TokenResolver:
         claims = verify_access_token(
             token, key, issuer=keys.issuer, audience=self._audience, leeway=self._leeway
         )
-        return self.caller_for_claims(claims)
+        return self._allow_listed(self.caller_for_claims(claims), claims)
+
+    def _allow_listed(self, caller: Caller, claims: Mapping[str, Any]) -> Caller:
+        """A node's optional allow-list: a valid token of an unlisted client reads as public."""
+        allowed = self._allowed_clients
+        if not allowed or caller.identity in allowed or str(claims["sub"]) in allowed:
+            return caller
+        reason = f"{caller.reason}; client not on this node's allow-list, served as public"
+        return Caller(caller.identity, Level.PUBLIC, caller.organisation, reason)
 
     def caller_for_claims(self, claims: Mapping[str, Any]) -> Caller:
         """Map verified claims to a level; the reason says which rule decided it."""

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         description="Node: issuer URLs whose access tokens it accepts (comma-separated or a "
         "JSON list); none = every caller is public.",
     )
+    allowed_clients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Node: if set, only these clients (`sub`, or `iss#sub`) get their token's "
+        "level; any other valid token is served as public, and the audit log says why.",
+    )
     token_audience: str = Field(
         default="lnob-federation",
         description="Audience (`aud`) every access token must name; one value for the federation.",
@@ -156,7 +161,7 @@ class Settings(BaseSettings):
         description="Authorization server: SQLAlchemy URL of its client registry.",
     )
 
-    @field_validator("trusted_issuers", "cors_origins", mode="before")
+    @field_validator("trusted_issuers", "cors_origins", "allowed_clients", mode="before")
     @classmethod
     def _url_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -348,3 +348,24 @@ def test_only_asymmetric_signing_keys_with_ids_are_imported() -> None:
     )
     assert set(keys) == {"rsa-1", "okp"}
     assert not keys["okp"].is_private
+
+
+async def test_an_allow_list_serves_unlisted_clients_as_public_and_says_why(
+    keycloak_like: StandInIssuer,
+) -> None:
+    settings = load_settings(
+        trusted_issuers=keycloak_like.issuer,
+        token_role_claim="realm_access.roles",
+        allowed_clients="ministry-of-planning",
+    )
+    async with httpx.AsyncClient() as client:
+        resolver = resolver_for(settings, client)
+        listed = keycloak_like.sign(
+            {"sub": "ministry-of-planning", "realm_access": {"roles": ["government"]}}
+        )
+        unlisted = keycloak_like.sign({"realm_access": {"roles": ["government"]}})
+        assert (await resolver.caller_for_token(listed)).level is Level.GOVERNMENT
+        caller = await resolver.caller_for_token(unlisted)
+    assert caller.level is Level.PUBLIC
+    assert caller.identity == f"{keycloak_like.issuer}#svc-account"
+    assert "not on this node's allow-list" in caller.reason
