@@ -235,6 +235,12 @@ def store(
             ),
         )
 
+    if engine.dialect.name == "sqlite":
+        # SQLite plans with statistics only ANALYZE gathers; without them the page query walks
+        # every cell in id order instead of using the indicator and area index (~2 ms here).
+        with engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            connection.exec_driver_sql("ANALYZE")
     seconds = time.perf_counter() - started
     logger.info(
         "stored %s as %s v%d: %d rows in %.1fs", file, meta.slug, number, rows_stored, seconds
