@@ -1,0 +1,5 @@
+"""`python -m bench`: run the benchmarks, print the table, write bench/results.json."""
+
+from bench.runner import main
+
+main()
