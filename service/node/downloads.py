@@ -8,33 +8,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from service.node.disclosure import Reason
 from service.node.filters import CODE_FILTERS, CellFilter
+from service.node.ingest.records import TIDY_COLUMNS
 from service.node.observations import ReleasedCell
 from service.reference import Reference
 
-CSV_COLUMNS = (
-    "dataset",
-    "organisation",
-    "indicator",
-    "series",
-    "ref_area",
-    "sub_area",
-    "time_period",
-    "sex",
-    "age",
-    "disability_status",
-    "urbanisation",
-    "income_wealth_quantile",
-    "group",
-    "value",
-    "unit",
-    "n",
-    "numerator",
-    "lower",
-    "upper",
-    "obs_status",
-    "note",
-    "suppression_reason",
-)
+# The tidy format's columns, so a download reads like the files a node ingests, plus where each
+# cell comes from and why it is hidden.
+CSV_COLUMNS = ("dataset", "organisation", *TIDY_COLUMNS, "suppression_reason")
 
 SDMX_DATAFLOW = "LNOB:DF_LNOB_SDG(1.0)"
 SDMX_COLUMNS = (
