@@ -33,7 +33,7 @@ from authlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant  # type: ignore[import-untyped]
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata  # type: ignore[import-untyped]
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -46,9 +46,9 @@ from auth import clients
 from auth.clients import ActiveClient
 from auth.keys import SigningKey, load_key_file
 from auth.tokens import issue_access_token, public_jwks
-from service import migrate
 from service.db import make_engine, make_session_factory
 from service.errors import ConfigError
+from service.health import database_ready, healthz, readyz
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -118,27 +118,15 @@ def create_auth_app(settings: Settings) -> Starlette:
     async def well_known(request: Request) -> Response:
         return JSONResponse(metadata, headers={"Cache-Control": "public, max-age=3600"})
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            ready, detail = await run_in_threadpool(_readiness, state_of(request).engine)
-        except Exception:  # the probe reports; it never raises
-            logger.exception("readiness check failed")
-            ready, detail = False, "database unreachable"
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "detail": detail},
-            status_code=200 if ready else 503,
-        )
-
     app = Starlette(
         routes=[
             Route("/token", token, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks),
             Route("/.well-known/oauth-authorization-server", well_known),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route(
+                "/readyz", readyz(lambda request: database_ready(state_of(request).engine, "auth"))
+            ),
         ],
         lifespan=lifespan,
     )
@@ -332,11 +320,3 @@ async def _read_form(request: Request) -> dict[str, list[str]] | Response:
 def _invalid_request(description: str) -> Response:
     status, body, headers = InvalidRequestError(description)()
     return Response(json.dumps(body), status_code=status, headers=dict(headers))
-
-
-def _readiness(engine: Engine) -> tuple[bool, str]:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-    if not migrate.at_head(engine, "auth"):
-        return False, "database schema is not at the latest migration: run `lnob auth init`"
-    return True, "database reachable, migrations at head"

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from federation import registry
@@ -28,11 +28,11 @@ from federation.transport import HttpTransport, NodeTransport
 from federation.trust import RegistryVerifier
 from schema.coordinator import build_coordinator_schema
 from schema.coordinator_context import CoordinatorContext
-from service import migrate
 from service.coordinator_downloads import gaps_download, stocktake_download
 from service.db import make_engine, make_session_factory
 from service.graphql_http import GraphQLHTTP, GraphQLLimits
 from service.hardening import harden
+from service.health import database_ready, healthz, readyz
 from service.metrics import instrument, observe_graphql
 from service.reference import Reference, load_reference
 from service.settings import Settings
@@ -133,21 +133,6 @@ def create_coordinator_app(
         execute_in_thread=False,
     )
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        state = state_of(request)
-        try:
-            ready, detail = await anyio.to_thread.run_sync(_readiness, state)
-        except Exception:  # the probe reports; it never raises
-            logger.exception("readiness check failed")
-            ready, detail = False, "database unreachable"
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "detail": detail},
-            status_code=200 if ready else 503,
-        )
-
     async def stocktake_csv(request: Request) -> Response:
         return await stocktake_download(request, await get_context(request))
 
@@ -158,7 +143,7 @@ def create_coordinator_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", readyz(lambda request: _readiness(state_of(request)))),
             Route("/download/stocktake.csv", stocktake_csv),
             Route("/download/gaps.csv", gaps_csv),
         ],
@@ -170,10 +155,9 @@ def create_coordinator_app(
 
 
 def _readiness(state: CoordinatorState) -> tuple[bool, str]:
-    with state.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-    if not migrate.at_head(state.engine, "coordinator"):
-        return False, "database schema is not at the latest migration: run `lnob coordinator init`"
+    ready, detail = database_ready(state.engine, "coordinator")
+    if not ready:
+        return ready, detail
     with state.sessions() as session:
         count = len(registry.list_nodes(session))
-    return True, f"database reachable, migrations at head, {count} node(s) registered"
+    return True, f"{detail}, {count} node(s) registered"

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from auth.caller import AnonymousResolver, Caller, CallerResolver
@@ -22,11 +22,11 @@ from auth.levels import Level
 from auth.resolver import TokenResolver
 from schema.context import NodeContext
 from schema.node import build_node_schema
-from service import migrate
 from service.db import make_engine, make_session_factory
 from service.errors import LnobError
 from service.graphql_http import GraphQLHTTP, GraphQLLimits, GraphQLOutcome
 from service.hardening import harden
+from service.health import database_ready, healthz, readyz
 from service.http_errors import error_response, status_for
 from service.metrics import instrument, record_cells, record_graphql
 from service.node import audit
@@ -142,21 +142,6 @@ def create_node_app(
         close_context=lambda context: context.session.close(),
     )
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        state = state_of(request)
-        try:
-            ready, detail = await run_in_threadpool(_readiness, state)
-        except Exception:  # the probe reports; it never raises
-            logger.exception("readiness check failed")
-            ready, detail = False, "database unreachable"
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "detail": detail},
-            status_code=200 if ready else 503,
-        )
-
     async def download(request: Request) -> Response:
         state = state_of(request)
         sdmx = request.url.path.endswith(".sdmx.csv")
@@ -180,7 +165,7 @@ def create_node_app(
             Route("/.well-known/lnob-node.json", node_identity_route),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", readyz(lambda request: _readiness(state_of(request)))),
             Route("/download/observations.csv", download),
             Route("/download/observations.sdmx.csv", download),
         ],
@@ -206,13 +191,11 @@ async def _callers_from_settings(
 
 
 def _readiness(state: NodeState) -> tuple[bool, str]:
-    with state.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-    if not migrate.at_head(state.engine, "node"):
-        return False, "database schema is not at the latest migration: run `lnob node init`"
-    with state.sessions() as session:
-        get_identity(session)
-    return True, "database reachable, migrations at head"
+    ready, detail = database_ready(state.engine, "node")
+    if ready:
+        with state.sessions() as session:
+            get_identity(session)
+    return ready, detail
 
 
 def _download_lines(
