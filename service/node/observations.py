@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
 from auth.levels import Level
@@ -23,6 +23,7 @@ from service.node.disclosure import (
     CellIn,
     Decision,
     DisclosurePolicy,
+    LevelRule,
     Reason,
     decide_table,
 )
@@ -119,7 +120,7 @@ _COLUMNS = (
 )
 
 
-def _visible(level: Level, cell_filter: CellFilter) -> list[object]:
+def _visible(level: Level, cell_filter: CellFilter) -> list[ColumnElement[bool]]:
     return [
         Dataset.release_level <= int(level),
         *cell_filter.conditions(),
@@ -140,7 +141,7 @@ def read_page(
         raise BadRequest("`first` must not be negative")
     where = _visible(level, cell_filter)
     joined = select(*_COLUMNS).join(Dataset, Dataset.current_version_id == Observation.version_id)
-    query = joined.where(*where)  # type: ignore[arg-type]
+    query = joined.where(*where)
     if after is not None:
         query = query.where(Observation.id > decode_cursor(after))
     rows = session.execute(query.order_by(Observation.id).limit(first + 1)).all()
@@ -148,7 +149,7 @@ def read_page(
         select(func.count())
         .select_from(Observation)
         .join(Dataset, Dataset.current_version_id == Observation.version_id)
-        .where(*where)  # type: ignore[arg-type]
+        .where(*where)
     ).scalar_one()
     page = rows[:first]
     decisions = _decide_tables(session, page, policy.for_level(level))
@@ -187,7 +188,7 @@ def iterate_cells(
 
 
 def _decide_tables(
-    session: Session, page: Sequence[Row[tuple[object, ...]]], rule: object
+    session: Session, page: Sequence[Row[tuple[object, ...]]], rule: LevelRule
 ) -> dict[int, Decision]:
     tables: dict[int, set[str]] = defaultdict(set)
     published: dict[int, bool] = {}
@@ -212,7 +213,7 @@ def _decide_tables(
                 dims = tuple(getattr(t, name) for name in DIMENSIONS)
                 groups[t.table_key].append(CellIn(t.id, dims, t.value, t.unit, t.n))
         for cells in groups.values():
-            for decision in decide_table(cells, rule, published=published[version_id]):  # type: ignore[arg-type]
+            for decision in decide_table(cells, rule, published=published[version_id]):
                 decisions[decision.id] = decision
     return decisions
 
