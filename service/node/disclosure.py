@@ -9,7 +9,9 @@ disaggregation dimensions vary) with the rule of the caller's level, and gets ba
    or an unknown base in a dataset that is not already-published statistics;
 2. complementary suppression: no table (all dimensions fixed but one, with its `_T` total)
    may hold exactly one suppressed cell, or subtraction from the total would recover it;
-3. rounding of released counts and bases to the level's rounding base.
+3. rounding of released counts, bases and numerators to the level's rounding base: a numerator
+   is a count of people too, and an exact one beside an exact percentage gives back the exact
+   base that rounding hid.
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ class CellIn:
     value: float | None
     unit: str
     n: int | None
+    numerator: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,7 @@ class Decision:
     value: float | None
     n: int | None
     reason: Reason | None
+    numerator: float | None = None
 
     @property
     def suppressed(self) -> bool:
@@ -223,7 +227,8 @@ def _decision(cell: CellIn, reason: Reason | None, rounding: int) -> Decision:
     if value is not None and cell.unit == COUNT_UNIT:
         value = _round_half_up(value, rounding)
     n = None if cell.n is None else int(_round_half_up(cell.n, rounding))
-    return Decision(cell.id, value, n, None)
+    numerator = None if cell.numerator is None else _round_half_up(cell.numerator, rounding)
+    return Decision(cell.id, value, n, None, numerator)
 
 
 def _round_half_up(x: float, base: int) -> float:

@@ -206,12 +206,13 @@ def _decide_tables(
                     Observation.value,
                     Observation.unit,
                     Observation.n,
+                    Observation.numerator,
                     *(getattr(Observation, name) for name in DIMENSIONS),
                 ).where(Observation.version_id == version_id, Observation.table_key.in_(chunk))
             ).all()
             for t in table_rows:
                 dims = tuple(getattr(t, name) for name in DIMENSIONS)
-                groups[t.table_key].append(CellIn(t.id, dims, t.value, t.unit, t.n))
+                groups[t.table_key].append(CellIn(t.id, dims, t.value, t.unit, t.n, t.numerator))
         for cells in groups.values():
             for decision in decide_table(cells, rule, published=published[version_id]):
                 decisions[decision.id] = decision
@@ -244,7 +245,7 @@ def _released(row: Row[tuple[object, ...]], decision: Decision) -> ReleasedCell:
         value=decision.value,
         n=decision.n,
         # Bounds and numerators would let a caller rebuild a suppressed value: they go with it.
-        numerator=None if suppressed else row.numerator,
+        numerator=decision.numerator,
         lower=None if suppressed else row.lower,
         upper=None if suppressed else row.upper,
         obs_status=row.obs_status,

@@ -123,6 +123,28 @@ async def test_owner_sees_exact_values(test_node: NodeUnderTest) -> None:
     assert values == {"F": 3, "M": 41, "_T": 44}
 
 
+@pytest.mark.parametrize(
+    ("level", "expected"), [(Level.PUBLIC, (45, 20)), (Level.GOVERNMENT, (45, 20)),
+                            (Level.COALITION, (43, 21)), (Level.OWNER, (43, 21))],
+)  # fmt: skip
+async def test_numerators_go_out_rounded_with_the_base(
+    test_node: NodeUnderTest, level: Level, expected: tuple[int, int]
+) -> None:
+    rows = [{"indicator": "5.1.1", "ref_area": "NPL", "time_period": "2023", "unit": "PERCENT",
+             "value": round(21 / 43 * 100, 4), "n": 43, "numerator": 21}]  # fmt: skip
+    test_node.load("survey", rows, release=Level.PUBLIC)
+    query = "{ observations(first: 5) { edges { node { n numerator } } } }"
+    async for client in client_for(test_node, level):
+        data = await ask(client, query)
+    (edge,) = data["observations"]["edges"]
+    assert (edge["node"]["n"], edge["node"]["numerator"]) == expected
+    async for client in client_for(test_node, level):
+        response = await client.get("/download/observations.csv")
+    assert response.status_code == 200, response.text
+    (row,) = csv.DictReader(io.StringIO(response.text))
+    assert (int(row["n"]), int(float(row["numerator"]))) == expected
+
+
 @pytest.mark.parametrize(("published", "reason"), [(False, "UNKNOWN_BASE"), (True, None)])
 async def test_cells_without_base_are_released_only_from_published_statistics(
     test_node: NodeUnderTest, published: bool, reason: str | None

@@ -377,6 +377,26 @@ def test_percentages_keep_their_value_and_round_their_base() -> None:
     assert decision == Decision(1, 12.34, 45, None)
 
 
+@pytest.mark.parametrize(
+    ("level", "numerator"),
+    [(Level.PUBLIC, 20.0), (Level.GOVERNMENT, 20.0), (Level.COALITION, 21.0), (Level.OWNER, 21.0)],
+)
+def test_numerators_are_rounded_like_counts(level: Level, numerator: float) -> None:
+    """21 of 43 is 48.837…%: with an exact numerator beside it, the exact base 43 comes back
+    (21 / 0.48837 = 43.0) although the base itself went out rounded to 45."""
+    cell = CellIn(1, dims(), 21 / 43 * 100, "PERCENT", 43, numerator=21.0)
+    [decision] = decide_table([cell], DEFAULT_POLICY.for_level(level), published=False)
+    assert decision.numerator == numerator
+    rounding = DEFAULT_POLICY.for_level(level).rounding
+    assert decision.n == (45 if rounding == 5 else 43)
+
+
+def test_a_suppressed_cell_releases_no_numerator() -> None:
+    cell = CellIn(1, dims(), 50.0, "PERCENT", 4, numerator=2.0)
+    [decision] = decide_table([cell], PUBLIC, published=False)
+    assert (decision.reason, decision.numerator) == (Reason.BELOW_THRESHOLD, None)
+
+
 def test_an_empty_group_has_no_decisions() -> None:
     assert decide_table([], PUBLIC, published=False) == []
 
