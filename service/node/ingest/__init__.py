@@ -1,7 +1,7 @@
 """Ingest: read a file in one of the supported formats and store it as a dataset's new version.
 
 `ingest_file` is the entry point the CLI and tests call. Readers turn each format's rows into
-`RawCell`s; `records.Validator` checks them; `writer.store` keeps them, atomically.
+`RawCell`s; `validation.Validator` checks them; `writer.store` keeps them, atomically.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from service.node.ingest.records import (
     IngestOptions,
     RawCell,
     Reader,
-    Validator,
 )
+from service.node.ingest.validation import Validator
 from service.node.ingest.writer import MAX_PROBLEMS, DatasetMeta, IngestReport, store
 from service.reference import load_reference
 

@@ -3,6 +3,7 @@
 Lines are read as bytes and decoded one at a time, so a line that is not UTF-8 is reported with its
 line number (and column) instead of ending the read with a bare `UnicodeDecodeError`. A line longer
 than the field limit is skipped after being reported, without ever holding more than the limit.
+Within `hashing(path)`, the file's SHA-256 is taken from the same bytes as they are read.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import csv
+import hashlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from service.errors import Problem
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 BOM = b"\xef\xbb\xbf"
 ProgressCallback = Callable[[int, int], None]
@@ -25,6 +31,20 @@ _progress: contextvars.ContextVar[ProgressCallback | None] = contextvars.Context
     "csv_progress", default=None
 )
 _PROGRESS_EVERY_LINES = 10_000
+_READ_BYTES = 1 << 16
+
+
+class FileDigest:
+    """The SHA-256 of one file, taken by the first reading of it that reaches its end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sha256: str | None = None  # hex; None until a reading has seen every byte
+
+
+_digest: contextvars.ContextVar[FileDigest | None] = contextvars.ContextVar(
+    "csv_digest", default=None
+)
 
 
 @contextlib.contextmanager
@@ -35,6 +55,49 @@ def reporting_progress(callback: ProgressCallback | None) -> Iterator[None]:
         yield
     finally:
         _progress.reset(token)
+
+
+@contextlib.contextmanager
+def hashing(path: Path) -> Iterator[FileDigest]:
+    """Within the block, `read_csv_rows` hashes `path` as it reads it, into the digest yielded.
+
+    A reading that stops before the end (a bad header, a quote never closed) leaves it unset.
+    """
+    digest = FileDigest(path)
+    token = _digest.set(digest)
+    try:
+        yield digest
+    finally:
+        _digest.reset(token)
+
+
+class _HashingFile(io.RawIOBase):
+    """A file that feeds every byte read from it to a hash: one update per block, not per line."""
+
+    def __init__(self, file: io.FileIO, hasher: hashlib._Hash) -> None:
+        self.file = file
+        self.hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        count = self.file.readinto(buffer)
+        if count:
+            with memoryview(buffer) as view:
+                self.hasher.update(view[:count])
+        return count
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+def _open(path: Path, hasher: hashlib._Hash | None) -> BinaryIO:
+    if hasher is None:
+        return path.open("rb")
+    hashed = _HashingFile(io.FileIO(path, "rb"), hasher)
+    return io.BufferedReader(hashed, buffer_size=_READ_BYTES)
 
 
 class _LineTooLong(Exception):
@@ -70,17 +133,19 @@ class _Lines:
 
     def __next__(self) -> str:
         raw = self.stream.readline(self.limit + 1)
-        if not raw:
+        size = len(raw)
+        if not size:
             raise StopIteration
         self.line += 1
-        self.bytes_read += len(raw)
+        self.bytes_read += size
         if self.line == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
-        if len(raw) > self.limit and not raw.endswith(b"\n"):
+            size -= len(BOM)
+        if size > self.limit and not raw.endswith(b"\n"):
             self._skip_rest_of_line()
             raise _LineTooLong(self.line, raw[:200])
-        self.record_bytes += len(raw)
-        if self.record_bytes > self.limit and self.record_bytes > len(raw):
+        self.record_bytes += size
+        if self.record_bytes > self.limit and self.record_bytes > size:
             # Only a quoted field running over many lines gets here, usually a quote never closed.
             raise _RecordTooLong(self.line)
         if self.progress is not None and self.line % _PROGRESS_EVERY_LINES == 0:
@@ -101,7 +166,8 @@ class _Lines:
 
     def start_record(self) -> int:
         self.record_bytes = 0
-        self.undecodable = set()
+        if self.undecodable:
+            self.undecodable = set()
         return self.line + 1
 
 
@@ -131,7 +197,11 @@ def read_csv_rows(
         csv.field_size_limit(max_field_bytes)
     total = path.stat().st_size
     header: list[str] | None = None
-    with path.open("rb") as stream:
+    digest = _digest.get()
+    if digest is not None and (digest.sha256 is not None or digest.path != path):
+        digest = None
+    hasher = None if digest is None else hashlib.sha256()
+    with _open(path, hasher) as stream:
         lines = _Lines(stream, max_field_bytes, total)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         while True:
@@ -160,7 +230,7 @@ def read_csv_rows(
                 if header is None:
                     return
                 continue
-            if not any(cell.strip() for cell in cells):
+            if not "".join(cells).strip():  # every cell blank
                 continue
             # No cell can be over the limit: the record as a whole was held to it.
             if lines.undecodable:
@@ -171,6 +241,8 @@ def read_csv_rows(
             if header is None:
                 header = cells
             yield start, cells
+        if digest is not None and hasher is not None:
+            digest.sha256 = hasher.hexdigest()
         if header is None:
             yield Problem(file, None, None, None, "a header line naming the columns (none found)")
         if lines.progress is not None:

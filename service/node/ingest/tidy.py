@@ -31,7 +31,9 @@ def read_tidy(
     file = path.name
     rows = read_csv_rows(path)
     columns: list[str | None] | None = None
+    names: list[str] = []  # the columns read, when every column of the header is one
     source: dict[str, str] = {}
+    ref_area = options.ref_area
     for item in rows:
         if isinstance(item, Problem):
             yield item
@@ -42,6 +44,8 @@ def read_tidy(
             yield from problems
             if _missing_required(source, options):
                 return
+            if None not in columns:
+                names = [column for column in columns if column]
             continue
         if len(cells) != len(columns):
             yield Problem(
@@ -52,10 +56,13 @@ def read_tidy(
                 f"{len(columns)} cells as in the header, found {len(cells)}",
             )
             continue
-        fields = {column: cell for column, cell in zip(columns, cells, strict=True) if column}
-        if options.ref_area and not fields.get("ref_area", "").strip():
-            fields["ref_area"] = options.ref_area
-        yield RawCell(row=line, fields=fields, source_columns=source)
+        if names:
+            fields = dict(zip(names, cells, strict=True))
+        else:
+            fields = {column: cell for column, cell in zip(columns, cells, strict=True) if column}
+        if ref_area and not fields.get("ref_area", "").strip():
+            fields["ref_area"] = ref_area
+        yield RawCell(line, fields, source)
 
 
 def _header(

@@ -1,10 +1,11 @@
 """Store a file as a dataset's new version, all at once or not at all.
 
 One transaction writes the new version's observations, checks them for duplicate keys in the
-database (so no set of keys grows with the file), switches the dataset to the new version, drops
-the old version's cells and appends the audit entry. Readers keep seeing the old version until it
-commits. Rows go on being stored after a problem is found, so that one run reports every problem
-(duplicates included); the transaction is then rolled back.
+database where a screen kept while reading cannot rule them out (so no set of keys grows with the
+file; see `duplicates`), switches the dataset to the new version, drops the old version's cells
+and appends the audit entry. Readers keep seeing the old version until it commits. Rows go on
+being stored after a problem is found, so that one run reports every problem (duplicates
+included); the transaction is then rolled back.
 
 Imports of official data (Open SDG, SDMX-CSV) may give one key two different values: the source
 is ambiguous there, so all of those rows are left out and counted, unless --strict. The node's
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import operator
 import re
 import time
 from collections import Counter
@@ -32,15 +32,16 @@ from auth.levels import Level
 from service.db import utcnow
 from service.errors import IngestError, Problem
 from service.node import audit
-from service.node.ingest.csvfile import ProgressCallback, reporting_progress
+from service.node.ingest.csvfile import ProgressCallback, hashing, reporting_progress
+from service.node.ingest.duplicates import DuplicateScreen
 from service.node.ingest.records import (
     KEY_COLUMNS,
     OBSERVATION_COLUMNS,
     Excluded,
     IngestOptions,
     Reader,
-    Validator,
 )
+from service.node.ingest.validation import StoredRow, Validator
 from service.node.models import Dataset, DatasetVersion, NodeIdentity, Observation
 
 if TYPE_CHECKING:
@@ -138,11 +139,11 @@ def store(
         raise IngestError(refused)
     if not path.is_file():
         raise IngestError([Problem(file, None, None, str(path), "a readable file")])
-    sha256 = _sha256(path)
     problems = _Problems()
     exclusions: Counter[str] = Counter()
     rows_read = rows_stored = rows_excluded = 0
     validator = Validator(reference, file)
+    screen = DuplicateScreen()
 
     with Session(engine) as session, session.begin():
         dataset = _dataset_for(session, meta, file)
@@ -159,7 +160,7 @@ def store(
             version=number,
             source_file=file[:500],
             source_format=options.format,
-            source_sha256=sha256,
+            source_sha256="",  # known once the file has been read
             row_count=0,
             rows_excluded=0,
             loaded_by=loaded_by,
@@ -170,6 +171,7 @@ def store(
 
         with (
             reporting_progress(progress),
+            hashing(path) as digest,
             _observation_sink(connection, version.id) as add_row,
         ):
             for item in reader(path, options, reference):
@@ -182,21 +184,26 @@ def store(
                     exclusions.update(item.reasons)
                 else:
                     rows_read += 1
-                    exclusions.update(item.notes)
-                    values, row_problems = validator.validate(item)
-                    for problem in row_problems:
-                        problems.add(problem)
-                    if values is not None:
-                        add_row(values)
+                    if item.notes:
+                        exclusions.update(item.notes)
+                    stored, row_problems = validator.validate(item)
+                    if stored is not None:
+                        add_row(stored)
+                        screen.add(stored)
                         rows_stored += 1
+                    else:
+                        for problem in row_problems:
+                            problems.add(problem)
 
-        if options.format in OFFICIAL_FORMATS and not options.strict:
+        # Both look for keys held more than once, which the screen has mostly ruled out.
+        if screen.maybe and options.format in OFFICIAL_FORMATS and not options.strict:
             ambiguous = _drop_ambiguous(connection, version.id)
             if ambiguous:
                 rows_stored -= ambiguous
                 rows_excluded += ambiguous
                 exclusions[AMBIGUOUS] += ambiguous
-        _report_duplicates(connection, version.id, file, problems)
+        if screen.maybe:
+            _report_duplicates(connection, version.id, file, problems)
         if rows_stored == 0 and problems.total == 0:
             problems.add(
                 Problem(
@@ -211,6 +218,10 @@ def store(
             logger.info("refused %s: %d problems", file, problems.total)
             raise IngestError(problems.kept, problems.total)
 
+        # A reader that stops short of the file's end (none of ours, on a file they accept)
+        # leaves the digest unset; then the file is hashed in a pass of its own.
+        sha256 = digest.sha256 or _sha256(path)
+        version.source_sha256 = sha256
         version.row_count = rows_stored
         version.rows_excluded = rows_excluded
         dataset.current_version_id = version.id
@@ -348,17 +359,16 @@ def _dataset_for(session: Session, meta: DatasetMeta, file: str) -> Dataset:
 @contextlib.contextmanager
 def _observation_sink(
     connection: Connection, version_id: int
-) -> Iterator[Callable[[Mapping[str, object]], None]]:
+) -> Iterator[Callable[[StoredRow], None]]:
     """A function that stores one validated row; the last rows are written when the block ends."""
-    cells_of = operator.itemgetter(*OBSERVATION_COLUMNS)
     if connection.dialect.name == "postgresql":
         driver: Any = connection.connection.driver_connection
         sql = f"COPY observation ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
             write_row = copy.write_row  # psycopg buffers rows and sends them in large chunks
 
-            def copy_row(values: Mapping[str, object]) -> None:
-                write_row((version_id, *cells_of(values)))
+            def copy_row(stored: StoredRow) -> None:
+                write_row((version_id, *stored))
 
             yield copy_row
         return
@@ -367,8 +377,8 @@ def _observation_sink(
     sql = f"INSERT INTO observation ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})"
     batch: list[Row] = []
 
-    def insert_row(values: Mapping[str, object]) -> None:
-        batch.append((version_id, *cells_of(values)))
+    def insert_row(stored: StoredRow) -> None:
+        batch.append((version_id, *stored))
         if len(batch) >= BATCH_ROWS:
             connection.exec_driver_sql(sql, batch)
             batch.clear()

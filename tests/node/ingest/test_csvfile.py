@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import pytest
+
 from service.errors import Problem
-from service.node.ingest.csvfile import read_csv_rows, reporting_progress
+from service.node.ingest.csvfile import hashing, read_csv_rows, reporting_progress
 from tests.node.ingest.conftest import WriteFile
 
 
@@ -90,3 +93,36 @@ def test_progress_is_reported_up_to_the_whole_file(write_file: WriteFile) -> Non
 def test_a_line_just_within_the_limit_is_read(write_file: WriteFile) -> None:
     path = write_file("a\n" + "x" * 1000 + "\n")
     assert read(path, max_field_bytes=1000) == [(1, ["a"]), (2, ["x" * 1000])]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"a,b\n1,2\n",
+        b"\xef\xbb\xbfa,b\r\n1,2",  # a byte-order mark, CRLF, no newline at the end
+        b"a,b\n" + b"\xff\xfe,x\n" + b"1," + b"y" * 5000 + b"\n" + b"3,4\n" * 50_000,
+    ],
+)
+def test_the_digest_is_the_sha256_of_every_byte_read(write_file: WriteFile, content: bytes) -> None:
+    path = write_file(content)
+    with hashing(path) as digest:
+        assert digest.sha256 is None
+        read(path, max_field_bytes=1000)
+    assert digest.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_only_a_reading_of_the_named_file_to_its_end_is_hashed(write_file: WriteFile) -> None:
+    path, other = write_file("a\n1\n2\n"), write_file("b\n3\n")
+    with hashing(path) as digest:
+        read(other)
+        next(read_csv_rows(path))  # a reading stopped before the end
+        assert digest.sha256 is None
+        read(path)
+    assert digest.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_reading_stopped_by_an_unclosed_quote_leaves_no_digest(write_file: WriteFile) -> None:
+    path = write_file('a,b\n1,"never closed\n' + "more,lines\n" * 500)
+    with hashing(path) as digest:
+        read(path, max_field_bytes=1000)
+    assert digest.sha256 is None

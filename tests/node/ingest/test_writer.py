@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,26 @@ def test_a_file_whose_rows_are_all_excluded_is_refused(
 def test_a_missing_file_is_refused(ingest: Ingest, tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="a readable file"):
         ingest(tmp_path / "nowhere.csv")
+
+
+def test_the_version_keeps_the_file_s_sha256_whether_or_not_the_reader_read_it_all(
+    node_engine: Engine, write_file: WriteFile
+) -> None:
+    path = write_file(b"\xef\xbb\xbf" + tidy_text(*GOOD_ROWS).replace("\n", "\r\n").encode())
+
+    def first_row_only(
+        path: Path, options: IngestOptions, reference: Reference
+    ) -> Iterator[RawCell | Excluded | Problem]:
+        yield next(
+            item for item in read_tidy(path, options, reference) if isinstance(item, RawCell)
+        )
+
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    for reader in (read_tidy, first_row_only):
+        store(node_engine, path, META, TIDY, reader, load_reference(), loaded_by="data-team")
+    with Session(node_engine) as session:
+        versions = session.scalars(select(DatasetVersion).order_by(DatasetVersion.version)).all()
+        assert [(v.source_sha256, v.row_count) for v in versions] == [
+            (expected, len(GOOD_ROWS)),
+            (expected, 1),
+        ]
