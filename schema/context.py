@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from auth.caller import Caller
 from auth.keys import SigningKey
+from service.node.decision_cache import DecisionCache
 from service.node.disclosure import DisclosurePolicy
 from service.reference import Reference
 from service.settings import Settings
@@ -31,6 +32,8 @@ class NodeContext:
     policy: DisclosurePolicy
     reference: Reference
     signing_key: SigningKey
+    # Shared by the node's requests; a context of its own decides every table afresh.
+    decision_cache: DecisionCache | None = None
     tally: Tally = field(default_factory=Tally)
 
 

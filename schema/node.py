@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from auth.levels import Level
 from schema.context import NodeInfo
+from schema.execution import fast_schema
 from schema.node_types import (
     AccessLevel,
     CallerType,
@@ -25,20 +26,18 @@ from schema.node_types import (
     LevelPolicy,
     NodeType,
     ObservationConnection,
-    ObservationEdge,
     ObservationFilter,
-    ObservationType,
     PageInfo,
     SdmxMapping,
-    SuppressionReason,
     TargetType,
+    cell_edges,
 )
 from service.errors import BadRequest, NotFound
 from service.node import coverage as node_coverage
 from service.node import datasets as node_datasets
 from service.node.filters import CellFilter
 from service.node.identity import get_identity
-from service.node.observations import encode_cursor, read_page
+from service.node.observations import read_page
 
 NODE_SCHEMA_VERSION = "1.0"
 CODELIST_IDS = (
@@ -209,46 +208,13 @@ class Query:
             cell_filter=cell_filter_from(filter),
             first=first,
             after=after,
+            decision_cache=ctx.decision_cache,
         )
         ctx.tally.cells_returned += len(page.cells)
         ctx.tally.cells_suppressed += page.suppressed_count
         ctx.tally.datasets.update(cell.dataset for cell in page.cells)
-        edges = [
-            ObservationEdge(
-                cursor=encode_cursor(cell.id),
-                node=ObservationType(
-                    id=strawberry.ID(str(cell.id)),
-                    dataset=cell.dataset,
-                    organisation=cell.organisation,
-                    indicator=cell.indicator,
-                    series=cell.series,
-                    ref_area=cell.ref_area,
-                    sub_area=cell.sub_area,
-                    time_period=cell.time_period,
-                    sex=cell.sex,
-                    age=cell.age,
-                    disability_status=cell.disability_status,
-                    urbanisation=cell.urbanisation,
-                    income_wealth_quantile=cell.income_wealth_quantile,
-                    group=cell.group,
-                    unit=cell.unit,
-                    value=cell.value,
-                    n=cell.n,
-                    numerator=cell.numerator,
-                    lower=cell.lower,
-                    upper=cell.upper,
-                    obs_status=cell.obs_status,
-                    note=cell.note,
-                    suppressed=cell.suppressed,
-                    suppression_reason=SuppressionReason(cell.suppression.value)
-                    if cell.suppression
-                    else None,
-                ),
-            )
-            for cell in page.cells
-        ]
         return ObservationConnection(
-            edges=edges,
+            edges=cell_edges(page.cells),
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
             total_count=page.total_count,
             suppressed_count=page.suppressed_count,
@@ -280,4 +246,4 @@ class Query:
 
 
 def build_node_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query)
+    return fast_schema(Query)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
+from typing import NamedTuple, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from auth.levels import Level
+from service.node.disclosure import Reason
+from service.node.observations import ReleasedCell, encode_cursor
 
 
 @strawberry.enum(description="Who may see something, lowest first.")
@@ -26,11 +30,9 @@ class AccessLevel(enum.Enum):
         return Level.parse(self.value)
 
 
-@strawberry.enum(description="Why a cell's value was withheld.")
-class SuppressionReason(enum.Enum):
-    BELOW_THRESHOLD = "BELOW_THRESHOLD"
-    COMPLEMENTARY = "COMPLEMENTARY"
-    UNKNOWN_BASE = "UNKNOWN_BASE"
+# The domain's own reasons as the schema's `SuppressionReason`, so that a released cell's
+# `suppression` is answered as it is.
+strawberry.enum(Reason, name="SuppressionReason", description="Why a cell's value was withheld.")
 
 
 @strawberry.type(description="The disclosure rule one caller level gets.")
@@ -135,6 +137,8 @@ class CodelistType:
 
 @strawberry.type(name="Observation", description="One cell: a value, or suppressed with a reason.")
 class ObservationType:
+    """Answered straight from a `ReleasedCell`: each field reads the attribute it names."""
+
     id: strawberry.ID
     dataset: str
     organisation: str
@@ -158,13 +162,35 @@ class ObservationType:
     obs_status: str | None
     note: str | None
     suppressed: bool
-    suppression_reason: SuppressionReason | None
+    suppression: Reason | None = strawberry.field(name="suppressionReason")
 
 
 @strawberry.type
 class ObservationEdge:
+    """Answered from a `CellEdge`."""
+
     cursor: str
     node: ObservationType
+
+
+class CellEdge(NamedTuple):
+    """One released cell as an edge of a page; its cursor is encoded only if asked for."""
+
+    node: ReleasedCell
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.node.id)
+
+
+def cell_edges(cells: Sequence[ReleasedCell]) -> list[ObservationEdge]:
+    """A page's cells as edges, without copying a cell into an `ObservationType`.
+
+    graphql-core and strawberry read an object type's plain fields with `getattr` and check no
+    class (these types have no `is_type_of`), so a `ReleasedCell` is a valid `Observation` and
+    a `CellEdge` a valid `ObservationEdge`; tests/schema/test_node_types.py keeps it so.
+    """
+    return cast(list[ObservationEdge], list(map(CellEdge, cells)))
 
 
 @strawberry.type

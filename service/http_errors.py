@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.responses import Response
 
@@ -104,13 +105,28 @@ def json_response(
     body: dict[str, Any], status: int, media_type: str, headers: dict[str, str] | None = None
 ) -> Response:
     """A JSON body in `media_type`, always UTF-8 and saying so."""
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return Response(
-        content.encode("utf-8"),
+        encode_json(body),
         status_code=status,
         headers=headers,
         media_type=f"{media_type}; charset=utf-8",
     )
+
+
+def encode_json(body: dict[str, Any]) -> bytes:
+    """`body` as compact UTF-8 JSON, keys in their order, never a `NaN` or `Infinity` token.
+
+    orjson writes a page of cells several times faster than the standard library. A non-finite
+    float becomes `null` there (GraphQL's `Float` already refuses them, so only a `JSON` scalar
+    could hold one). What orjson will not write (an integer beyond 64 bits, a key that is not a
+    string, a subclass of float) goes to the standard library, which writes it or raises as
+    it always did; a string that is not valid Unicode raises in both.
+    """
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8")
 
 
 def error_response(exc: LnobError, status: int, media_type: str) -> Response:

@@ -1,0 +1,330 @@
+"""The leaf fast path answers exactly as graphql-core's own path: same data, same errors."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import math
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import pytest
+import strawberry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from auth.caller import Caller
+from auth.levels import Level
+from federation import registry
+from schema import coordinator as coordinator_schema
+from schema import node as node_schema
+from schema.context import NodeContext
+from schema.coordinator_context import CoordinatorContext
+from schema.execution import LeafFastPathContext, _never_awaitable, fast_schema
+from service import migrate
+from service.db import make_engine, make_session_factory
+from service.node.disclosure import DisclosurePolicy
+from service.node.identity import load_signing_key
+from service.node.observations import ReleasedCell
+from service.reference import load_reference
+from tests.federation.conftest import coordinator_settings, federation_over, standin_identity
+from tests.node.conftest import NodeUnderTest, sex_table
+
+
+class Recording(LeafFastPathContext):
+    """Counts the objects the fast path completed, so a test can tell it ran."""
+
+    completed = 0
+
+    def _complete(self, plan: Any, source: Any) -> dict[str, Any]:
+        result = super()._complete(plan, source)
+        type(self).completed += 1
+        return result
+
+
+def answer(schema: strawberry.Schema, query: str, context: object, **variables: Any) -> Any:
+    result = schema.execute_sync(query, variable_values=variables, context_value=context)
+    errors = [
+        (e.message, e.path, [(loc.line, loc.column) for loc in e.locations or ()])
+        for e in result.errors or ()
+    ]
+    return result.data, errors
+
+
+NODE_QUERIES = {
+    "every cell field": """{ observations(first: 50) { totalCount suppressedCount
+        edges { cursor node { id dataset organisation indicator series refArea subArea timePeriod
+          sex age disabilityStatus urbanisation incomeWealthQuantile group unit value n numerator
+          lower upper obsStatus note suppressed suppressionReason } }
+        pageInfo { hasNextPage endCursor } } }""",
+    "aliases and a field twice": """{ observations(first: 50) { edges { node {
+        v: value value count: n area: refArea refArea why: suppressionReason } } } }""",
+    "fragments and __typename": """query { observations(first: 50) { edges { node {
+        ...Cell ... on Observation { unit } __typename } } } }
+        fragment Cell on Observation { id value suppressed }""",
+    "skip and include": """query Q($yes: Boolean!, $no: Boolean!) {
+        observations(first: 50) { edges { node {
+          id value @include(if: $yes) n @skip(if: $yes) sex @include(if: $no)
+          ... on Observation @skip(if: $no) { unit } } } } }""",
+    "enums and lists": """{ codelists(ids: ["GROUP", "SEX"]) { id name
+        codes { code name parent description sdmx { dimension codes note } } }
+        coverage { dataset group breakdown cellCount firstYear latestYear valuesVisible }
+        datasets { slug releaseLevel discoveryLevel published version cellCount updatedAt } }""",
+    "nulls in nullable fields": """{ observations(first: 50, filter: {refAreas: ["NPL"]}) {
+        edges { node { id value n numerator lower upper obsStatus note suppressionReason } } } }""",
+    "resolver error beside plain fields": """{ observations(first: 1) { totalCount }
+        codelists(ids: ["NOPE"]) { id } }""",
+    "node and policy": """{ node { id name schemaVersion keyId caller { identity level }
+        disclosurePolicy { complementarySuppression levels { level threshold rounding } } } }""",
+}
+
+
+@pytest.fixture
+def loaded_node(test_node: NodeUnderTest) -> NodeUnderTest:
+    test_node.load("small-counts", sex_table(female=(3, 3), male=(40, 40), total=(43, 43)))
+    figures = {"F": (11.2, 120), "M": (9.5, 8), "_T": (10.3, 128)}
+    percentages = sex_table(
+        area="KEN", unit="PERCENT", female=figures["F"], male=figures["M"], total=figures["_T"]
+    )
+    for row in percentages:
+        value = figures[str(row["sex"])][0]
+        row.update(lower=value - 1, upper=value + 1, note="survey")
+    test_node.load("percentages", percentages)
+    test_node.load(
+        "official",
+        sex_table(area="NPL", female=(51, None), male=(49, None), total=(100, None)),  # type: ignore[arg-type]
+        published=True,
+    )
+    return test_node
+
+
+@pytest.fixture
+def node_context(loaded_node: NodeUnderTest) -> Iterator[NodeContext]:
+    settings = loaded_node.settings
+    with Session(loaded_node.engine) as session:
+        yield NodeContext(
+            caller=Caller("test-public", level=Level.PUBLIC),
+            session=session,
+            settings=settings,
+            policy=DisclosurePolicy.from_settings(settings),
+            reference=load_reference(),
+            signing_key=load_signing_key(settings),
+        )
+
+
+@pytest.mark.parametrize("query", list(NODE_QUERIES.values()), ids=list(NODE_QUERIES))
+def test_node_schema_answers_as_graphql_core(node_context: NodeContext, query: str) -> None:
+    stock = strawberry.Schema(query=node_schema.Query)
+    fast = node_schema.build_node_schema()
+    variables = {"yes": True, "no": False} if "$yes" in query else {}
+    expected = answer(stock, query, node_context, **variables)
+    assert expected[0] is not None or expected[1]  # an answer or an error, never nothing
+    assert answer(fast, query, node_context, **variables) == expected
+
+
+def test_fast_path_completes_the_cells(node_context: NodeContext) -> None:
+    schema = strawberry.Schema(query=node_schema.Query, execution_context_class=Recording)
+    Recording.completed = 0
+    data, errors = answer(schema, NODE_QUERIES["every cell field"], node_context)
+    assert errors == []
+    cells = len(data["observations"]["edges"])
+    assert cells == 9
+    # The connection, each edge and its cell, and the page info.
+    assert Recording.completed == 1 + 2 * cells + 1
+
+
+def test_typename_and_arguments_take_the_stock_path(node_context: NodeContext) -> None:
+    schema = strawberry.Schema(query=node_schema.Query, execution_context_class=Recording)
+    Recording.completed = 0
+    answer(schema, "{ observations(first: 5) { edges { node { id __typename } } } }", node_context)
+    assert Recording.completed == 0
+
+
+@pytest.fixture
+def coordinator_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine: Engine = make_engine(database_url)
+    migrate.upgrade(engine, "coordinator")
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        for index in range(3):
+            registry.register(
+                session,
+                f"http://127.0.0.1:{9000 + index}/graphql",
+                standin_identity(f"node-{index}"),
+            )
+    yield sessions
+    engine.dispose()
+
+
+COORDINATOR_QUERIES = {
+    "registry": """{ nodes { id name organisation url keyId keyFingerprint schemaVersion addedAt
+        lastStatus lastLatencyMs lastMessage lastCheckedAt } }""",
+    "aliases, fragments, typename": """{ a: nodes { ...N } b: nodes { id __typename } }
+        fragment N on RegisteredNode { id url addedAt lastStatus }""",
+}
+
+
+@pytest.mark.parametrize("query", list(COORDINATOR_QUERIES.values()), ids=list(COORDINATOR_QUERIES))
+def test_coordinator_schema_answers_as_graphql_core(
+    coordinator_sessions: sessionmaker[Session], database_url: str, query: str
+) -> None:
+    stock = strawberry.Schema(query=coordinator_schema.Query)
+    fast = coordinator_schema.build_coordinator_schema()
+
+    async def both() -> tuple[Any, Any]:
+        results = []
+        async with federation_over(coordinator_sessions) as federation:
+            context = CoordinatorContext(
+                federation=federation,
+                authorization=None,
+                settings=coordinator_settings(database_url),
+                sessions=coordinator_sessions,
+                reference=load_reference(),
+            )
+            for schema in (stock, fast):
+                result = await schema.execute(query, context_value=context)
+                results.append((result.data, [(e.message, e.path) for e in result.errors or ()]))
+        return results[0], results[1]
+
+    expected, got = asyncio.run(both())
+    assert expected[0] is not None and len(expected[0]["a" if "a:" in query else "nodes"]) == 3
+    assert got == expected
+
+
+# Values no product resolver returns, to show that errors come out as graphql-core reports them.
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Shade(enum.StrEnum):
+    RED = "red"
+
+
+class Label(str):
+    """A string that is not exactly a `str`."""
+
+
+@strawberry.type
+class Odd:
+    name: str
+    count: int | None
+    colour: Colour | None
+    tags: list[str]
+    maybe_tags: list[str | None] | None
+    at: dt.datetime | None
+    ratio: float | None
+    key: strawberry.ID | None
+    flag: bool | None
+
+
+# case -> (attributes set on the middle object, whether graphql-core reports an error)
+ODD_VALUES: dict[str, tuple[dict[str, Any], bool]] = {
+    "plain": ({}, False),
+    "null in a non-null field": ({"name": None}, True),
+    "a string for an int": ({"count": "many"}, True),
+    "an int beyond 32 bits": ({"count": 2**40}, True),
+    "a float for an int": ({"count": 2.5}, True),
+    "not an enum member": ({"colour": "blue"}, True),
+    "null in a non-null list item": ({"tags": ["a", None]}, True),
+    "a string for a list": ({"tags": "abc"}, True),
+    "a null list item allowed": ({"maybe_tags": ["a", None]}, False),
+    "a set for a list": ({"maybe_tags": {"only"}}, False),
+    "a datetime": ({"at": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)}, False),
+    "a string for a datetime": ({"at": "yesterday"}, True),
+    "not a number for a float": ({"ratio": math.nan}, True),
+    "infinity for a float": ({"ratio": -math.inf}, True),
+    "an int for a float": ({"ratio": 3}, False),
+    "a bool for a float": ({"ratio": True}, False),
+    "a numeric string for a float": ({"ratio": "2.5"}, False),
+    "a bool for an int": ({"count": True}, False),
+    "the largest 32-bit int": ({"count": 2**31 - 1}, False),
+    "one past the largest 32-bit int": ({"count": 2**31}, True),
+    "an int for an ID": ({"key": 12}, False),
+    "a str subclass for a string": ({"name": Label("labelled")}, False),
+    "an int for a string": ({"name": 5}, False),
+    "an int for a boolean": ({"flag": 1}, False),
+    "a string for a boolean": ({"flag": "yes"}, True),
+    "another enum's member of the same value": ({"colour": Shade.RED}, False),
+    "the enum's value for its member": ({"colour": "red"}, False),
+}
+
+
+def _odd(**values: Any) -> Odd:
+    base: dict[str, Any] = {
+        "name": "x",
+        "count": 3,
+        "colour": Colour.RED,
+        "tags": ["a", "b"],
+        "maybe_tags": None,
+        "at": None,
+        "ratio": 0.5,
+        "key": "k",
+        "flag": False,
+    }
+    odd = Odd(**base)
+    for name, value in values.items():
+        object.__setattr__(odd, name, value)
+    return odd
+
+
+@pytest.mark.parametrize(("values", "fails"), list(ODD_VALUES.values()), ids=list(ODD_VALUES))
+def test_errors_are_reported_as_graphql_core_reports_them(
+    values: dict[str, Any], fails: bool
+) -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def odds(self) -> list[Odd]:
+            return [_odd(), _odd(**values), _odd()]
+
+        @strawberry.field
+        def odd(self) -> Odd | None:
+            return _odd(**values)
+
+    fields = "name count colour tags maybeTags at ratio key flag"
+    query = f"{{ odds {{ {fields} }} odd {{ {fields} }} }}"
+    stock = strawberry.Schema(query=Query)
+    fast = fast_schema(Query)
+    expected = answer(stock, query, None)
+    assert answer(fast, query, None) == expected
+    assert bool(expected[1]) is fails
+    Recording.completed = 0
+    recorded = strawberry.Schema(query=Query, execution_context_class=Recording)
+    assert answer(recorded, query, None) == expected
+    # A set is no list or tuple: the fast path leaves it, and its object, to graphql-core.
+    if not fails and not isinstance(values.get("maybe_tags"), set):
+        assert Recording.completed == 4  # the fast path answered every object itself
+
+
+class Waiting:
+    def __await__(self) -> Any:
+        yield
+
+
+class Hooked(NamedTuple):
+    name: str
+
+    def __getattr__(self, name: str) -> Any:
+        return name
+
+
+class Slotted:
+    __slots__ = ("name",)
+
+
+@pytest.mark.parametrize(
+    ("kind", "inert"),
+    [
+        (Slotted, True),
+        (NodeUnderTest, False),  # an instance dictionary could gain `__await__`
+        (Odd, False),
+        (Hooked, False),
+        (Waiting, False),
+        (ValueError, False),
+        (ReleasedCell, True),
+    ],
+)
+def test_only_types_that_can_never_be_awaited_skip_the_check(kind: type, inert: bool) -> None:
+    assert _never_awaitable(kind) is inert
