@@ -4,8 +4,8 @@ The nodes are stand-ins (`bench.standin`) serving the answers that the three dem
 the same question, each under its own node id and organisation, after a set delay. The baseline
 is the slowest node's own latency: every node asked directly, one at a time, before and after
 the stocktakes. The coordinator asks every node for its coverage each time (its coverage cache
-is off), with its default fan-out settings; at the largest size it runs again with the fan-out
-concurrency raised to the number of nodes, to show how much of the overhead that setting is.
+is off), with its default fan-out settings; should the default fan-out concurrency be below the
+largest number of nodes, that size runs again with it raised to the number of nodes.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from service.node.demo import DEMO_ORGANISATIONS
 from service.node.disclosure import DisclosurePolicy
 from service.node.identity import load_signing_key
 from service.reference import load_reference
-from service.settings import load_settings
+from service.settings import Settings, load_settings
 
 NAME = "federation"
 DELAY_MS = 100
@@ -115,7 +115,12 @@ def record_demo_answers(folder: Path) -> list[Recorded]:
 def stand_in_plan(answers: list[Recorded], count: int) -> list[dict[str, Any]]:
     """`count` nodes, each a demo node's answers under its own node id and organisation."""
     nodes = []
+    ports: set[int] = set()
     for index in range(count):
+        port = free_port()
+        while port in ports:  # a port free a moment ago may be handed out twice
+            port = free_port()
+        ports.add(port)
         recorded = answers[index % len(answers)]
         node_id = f"standin-{index:02d}"
         coverage = json.loads(json.dumps(recorded.coverage))
@@ -127,7 +132,7 @@ def stand_in_plan(answers: list[Recorded], count: int) -> list[dict[str, Any]]:
         nodes.append(
             {
                 "node_id": node_id,
-                "port": free_port(),
+                "port": port,
                 "coverage": json.dumps(coverage, separators=(",", ":")),
                 "header": json.dumps(header, separators=(",", ":")),
                 "organisation": f"Stand-in ICSO {index:02d}",
@@ -184,8 +189,9 @@ def run(workspace: Workspace) -> Outcome:
     key = create_key_file(workspace.folder / "standin-key.pem")
     sizes = workspace.sizes.federation_sizes
     cases: list[tuple[int, dict[str, str]]] = [(count, {}) for count in sizes]
-    if not workspace.sizes.quick:
-        # The default fan-out concurrency (16) asks 50 nodes in four waves.
+    default_concurrency = Settings.model_fields["fanout_concurrency"].default
+    if not workspace.sizes.quick and default_concurrency < sizes[-1]:
+        # A fan-out concurrency below the number of nodes asks them in waves.
         cases.append((sizes[-1], {"LNOB_FANOUT_CONCURRENCY": str(sizes[-1])}))
     for count, env in cases:
         label = f"{count} nodes" + (f", concurrency {count}" if env else "")

@@ -15,8 +15,21 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from federation.answers import (
+    COVERAGE_QUERY,
+    DATA_VERSION_QUERY,
+    OBSERVATIONS_QUERY,
+    FederatedCell,
+    FederatedCoverage,
+    NodeHeader,
+    coverage_cell,
+    observation_cell,
+    read_list,
+    read_text,
+)
 from federation.cache import CoverageCache, cache_key
 from federation.registry import RegisteredNode
+from federation.statuses import AnswerListener, StatusLog
 from federation.transport import (
     NodeBadAnswer,
     NodeCallError,
@@ -30,6 +43,8 @@ from service.metrics import record_fanout
 from service.settings import Settings
 
 __all__ = [
+    "COVERAGE_QUERY",
+    "DATA_VERSION_QUERY",
     "FederatedAnswer",
     "FederatedCell",
     "FederatedCoverage",
@@ -45,29 +60,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-NODE_HEADER = "node { id schemaVersion dataVersion }"
-DATA_VERSION_QUERY = f"query DataVersion {{ {NODE_HEADER} }}"
-COVERAGE_QUERY = f"""query Coverage($filter: ObservationFilter) {{
-  {NODE_HEADER}
-  coverage(filter: $filter) {{
-    dataset organisation indicator refArea subArea group breakdown
-    cellCount firstYear latestYear valuesVisible
-  }}
-}}"""
-OBSERVATIONS_QUERY = f"""query Observations(
-  $filter: ObservationFilter, $first: Int!, $after: String
-) {{
-  {NODE_HEADER}
-  observations(filter: $filter, first: $first, after: $after) {{
-    edges {{ node {{
-      dataset organisation indicator series refArea subArea timePeriod sex age
-      disabilityStatus urbanisation incomeWealthQuantile group unit value n
-      suppressed suppressionReason
-    }} }}
-    pageInfo {{ hasNextPage endCursor }}
-    totalCount
-  }}
-}}"""
 # Within every node's default page limit (LNOB_MAX_PAGE_SIZE = 1000).
 PAGE_SIZE = 500
 
@@ -93,58 +85,6 @@ class FederatedAnswer(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class FederatedCoverage:
-    """One node's coverage cell, tagged with the node it came from."""
-
-    node_id: str
-    organisation: str
-    dataset: str
-    indicator: str
-    ref_area: str
-    sub_area: str
-    group: str
-    breakdown: tuple[str, ...]
-    cell_count: int
-    first_year: int
-    latest_year: int
-    values_visible: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FederatedCell:
-    """One node's observation, as the node released it to the caller."""
-
-    node_id: str
-    organisation: str
-    dataset: str
-    indicator: str
-    series: str
-    ref_area: str
-    sub_area: str
-    time_period: str
-    sex: str
-    age: str
-    disability_status: str
-    urbanisation: str
-    income_wealth_quantile: str
-    group: str
-    unit: str
-    value: float | None
-    n: int | None
-    suppressed: bool
-    suppression_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class NodeHeader:
-    """Who answered and which schema and data version it answered from."""
-
-    node_id: str
-    schema_version: str
-    data_version: str
-
-
-@dataclass(frozen=True, slots=True)
 class NodeResult(Generic[T]):
     """What one node gave; `message` qualifies an OK answer (for example, truncated).
 
@@ -157,7 +97,6 @@ class NodeResult(Generic[T]):
 
 
 NodeLister = Callable[[], Awaitable[Sequence[RegisteredNode]]]
-AnswerListener = Callable[[Sequence[SourceStatus]], Awaitable[None]]
 
 
 def major(version: str) -> str:
@@ -172,7 +111,7 @@ class Federation:
         nodes: NodeLister,
         transport: NodeTransport,
         *,
-        concurrency: int = 16,
+        concurrency: int = 64,
         deadline: float = 15.0,
         cache_seconds: float = 30.0,
         schema_version: str = NODE_SCHEMA_VERSION,
@@ -183,7 +122,8 @@ class Federation:
         self.transport = transport
         self.deadline = deadline
         self.schema_version = schema_version
-        self._on_answer = on_answer
+        # Each answer's statuses are handed to `on_answer` after the answer, in the background.
+        self._statuses = StatusLog(on_answer) if on_answer is not None else None
         self._clock = clock
         # Shared by every question in flight: bounds the requests this process sends at once.
         self._slots = asyncio.Semaphore(concurrency)
@@ -240,8 +180,19 @@ class Federation:
             result, status = task.result()
             items.extend(result.items)
             sources.append(status)
-        await self._announce(sources)
+        if self._statuses is not None:
+            self._statuses.submit(sources)
         return FederatedAnswer(items=items, sources=sources)
+
+    async def statuses_recorded(self) -> None:
+        """Wait until the statuses of every answer given so far are with `on_answer`."""
+        if self._statuses is not None:
+            await self._statuses.settled()
+
+    async def aclose(self) -> None:
+        """At shutdown: record the statuses still pending; accept no more."""
+        if self._statuses is not None:
+            await self._statuses.aclose()
 
     async def _ask_one(
         self, node: RegisteredNode, ask: Callable[[RegisteredNode], Awaitable[NodeResult[T]]]
@@ -284,23 +235,15 @@ class Federation:
             signature=signature,
         )
 
-    async def _announce(self, sources: list[SourceStatus]) -> None:
-        if self._on_answer is None or not sources:
-            return
-        try:
-            await self._on_answer(sources)
-        except Exception:  # remembering statuses is a courtesy; the answer stands without it
-            logger.exception("could not record node statuses")
-
     def read_header(self, node: RegisteredNode, data: Mapping[str, Any]) -> NodeHeader:
         """The `node` part of an answer; a node of another major schema version is refused."""
         raw = data.get("node")
         if not isinstance(raw, dict):
             raise NodeBadAnswer("the answer has no `node` object")
         header = NodeHeader(
-            node_id=_text(raw, "id"),
-            schema_version=_text(raw, "schemaVersion"),
-            data_version=_text(raw, "dataVersion"),
+            node_id=read_text(raw, "id"),
+            schema_version=read_text(raw, "schemaVersion"),
+            data_version=read_text(raw, "dataVersion"),
         )
         if major(header.schema_version) != major(self.schema_version):
             raise NodeBadAnswer(
@@ -345,7 +288,7 @@ class Federation:
             with collect_signatures() as verified:
                 data = await self.transport.execute(node, COVERAGE_QUERY, variables, authorization)
             header = self.read_header(node, data)
-            cells = [_coverage_cell(node, raw) for raw in _list(data, "coverage")]
+            cells = [coverage_cell(node, raw) for raw in read_list(data, "coverage")]
             self.coverage_cache.put(key, header.data_version, cells)
             self._coverage_signatures.put(key, header.data_version, verified[-1:])
             return NodeResult(cells, signature=verified[-1] if verified else None)
@@ -378,99 +321,18 @@ class Federation:
                 connection = data.get("observations")
                 if not isinstance(connection, dict):
                     raise NodeBadAnswer("the answer has no `observations` object")
-                for edge in _list(connection, "edges"):
+                for edge in read_list(connection, "edges"):
                     if not isinstance(edge, dict):
                         raise NodeBadAnswer("malformed observation edge")
-                    cells.append(_cell(node, edge.get("node")))
+                    cells.append(observation_cell(node, edge.get("node")))
                 total = connection.get("totalCount")
                 page = connection.get("pageInfo")
                 if not isinstance(page, dict) or not page.get("hasNextPage"):
                     return NodeResult(cells)
-                after = _text(page, "endCursor")
+                after = read_text(page, "endCursor")
             return NodeResult(
                 cells[:max_cells],
                 f"the first {max_cells} cells of {total}: the coordinator's limit per node",
             )
 
         return await self.fan_out(ask)
-
-
-def _text(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str):
-        raise NodeBadAnswer(f"malformed answer: {key!r} is not text")
-    return value
-
-
-def _whole(raw: Mapping[str, Any], key: str) -> int:
-    value = raw.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise NodeBadAnswer(f"malformed answer: {key!r} is not a whole number")
-    return value
-
-
-def _flag(raw: Mapping[str, Any], key: str) -> bool:
-    value = raw.get(key)
-    if not isinstance(value, bool):
-        raise NodeBadAnswer(f"malformed answer: {key!r} is not true or false")
-    return value
-
-
-def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
-    value = raw.get(key)
-    if not isinstance(value, list):
-        raise NodeBadAnswer(f"malformed answer: {key!r} is not a list")
-    return value
-
-
-def _coverage_cell(node: RegisteredNode, raw: object) -> FederatedCoverage:
-    if not isinstance(raw, dict):
-        raise NodeBadAnswer("malformed coverage cell")
-    breakdown = _list(raw, "breakdown")
-    if not all(isinstance(part, str) for part in breakdown):
-        raise NodeBadAnswer("malformed answer: 'breakdown' holds something other than text")
-    return FederatedCoverage(
-        node_id=node.node_id,
-        organisation=_text(raw, "organisation"),
-        dataset=_text(raw, "dataset"),
-        indicator=_text(raw, "indicator"),
-        ref_area=_text(raw, "refArea"),
-        sub_area=_text(raw, "subArea"),
-        group=_text(raw, "group"),
-        breakdown=tuple(breakdown),
-        cell_count=_whole(raw, "cellCount"),
-        first_year=_whole(raw, "firstYear"),
-        latest_year=_whole(raw, "latestYear"),
-        values_visible=_flag(raw, "valuesVisible"),
-    )
-
-
-def _cell(node: RegisteredNode, raw: object) -> FederatedCell:
-    if not isinstance(raw, dict):
-        raise NodeBadAnswer("malformed observation")
-    value = raw.get("value")
-    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-        raise NodeBadAnswer("malformed answer: 'value' is not a number")
-    n = raw.get("n")
-    reason = raw.get("suppressionReason")
-    return FederatedCell(
-        node_id=node.node_id,
-        organisation=_text(raw, "organisation"),
-        dataset=_text(raw, "dataset"),
-        indicator=_text(raw, "indicator"),
-        series=_text(raw, "series"),
-        ref_area=_text(raw, "refArea"),
-        sub_area=_text(raw, "subArea"),
-        time_period=_text(raw, "timePeriod"),
-        sex=_text(raw, "sex"),
-        age=_text(raw, "age"),
-        disability_status=_text(raw, "disabilityStatus"),
-        urbanisation=_text(raw, "urbanisation"),
-        income_wealth_quantile=_text(raw, "incomeWealthQuantile"),
-        group=_text(raw, "group"),
-        unit=_text(raw, "unit"),
-        value=None if value is None else float(value),
-        n=None if n is None else _whole(raw, "n"),
-        suppressed=_flag(raw, "suppressed"),
-        suppression_reason=None if reason is None else _text(raw, "suppressionReason"),
-    )

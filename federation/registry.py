@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from auth.keys import fingerprint, jwk_thumbprint, public_key_from_jwk
@@ -372,14 +372,29 @@ def record_statuses(
     """Remember how each node last answered (nodes removed meanwhile are skipped)."""
     when = at or utcnow()
     versions = schema_versions or {}
-    for status in statuses:
-        record = session.get(NodeRecord, status.node_id)
-        if record is None:
-            continue
-        record.last_status = status.status
-        record.last_latency_ms = status.latency_ms
-        record.last_message = status.message
-        record.last_checked_at = when
-        if status.node_id in versions:
-            record.schema_version = versions[status.node_id]
+    latest = {status.node_id: status for status in statuses}  # a node's last word counts
+    registered = set(
+        session.execute(
+            select(NodeRecord.node_id).where(NodeRecord.node_id.in_(list(latest)))
+        ).scalars()
+    )
+    rows: list[dict[str, object]] = []
+    for node_id, status in latest.items():
+        if node_id in registered:
+            rows.append(
+                {
+                    "node_id": node_id,
+                    "last_status": status.status,
+                    "last_latency_ms": status.latency_ms,
+                    "last_message": status.message,
+                    "last_checked_at": when,
+                    **({"schema_version": versions[node_id]} if node_id in versions else {}),
+                }
+            )
+    # One executemany UPDATE per set of columns, not a SELECT and an UPDATE per node.
+    with_version = [row for row in rows if "schema_version" in row]
+    without = [row for row in rows if "schema_version" not in row]
+    for batch in (with_version, without):
+        if batch:
+            session.execute(update(NodeRecord), batch)
     session.flush()

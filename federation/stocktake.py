@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple, Protocol, TypeVar
 
 from federation.fanout import FederatedCoverage, Federation, SourceStatus
 from service.errors import BadRequest
@@ -77,9 +79,11 @@ def param_year(get_list: ParamLists, name: str) -> int | None:
     return int(text)
 
 
-@dataclass(frozen=True, slots=True)
-class StocktakeEntry:
-    """What one organisation holds for one indicator, area, group and breakdown."""
+class StocktakeEntry(NamedTuple):
+    """What one organisation holds for one indicator, area, group and breakdown.
+
+    A named tuple rather than a frozen dataclass: as immutable, and a stocktake over many
+    nodes builds thousands of them per question."""
 
     organisation: str
     dataset: str
@@ -111,16 +115,51 @@ class OrganisationSummary:
     latest_year: int
 
 
-@dataclass(frozen=True, slots=True)
 class Stocktake:
-    entries: list[StocktakeEntry]
-    organisations: list[OrganisationSummary]
-    sources: list[SourceStatus] = field(default_factory=list)
+    """What every node reported, for one question: entries, per-organisation totals, sources.
+
+    The entries are merged and sorted when first read, and the totals are counted from the
+    nodes' coverage directly: a summary over many nodes never builds thousands of entries.
+    """
+
+    def __init__(
+        self,
+        coverage: Iterable[FederatedCoverage],
+        reference: Reference,
+        *,
+        organisations: Sequence[str] = (),
+        sources: Sequence[SourceStatus] = (),
+    ) -> None:
+        self._coverage = only_organisations(coverage, organisations)
+        self._reference = reference
+        self.sources = list(sources)
+
+    @functools.cached_property
+    def entries(self) -> list[StocktakeEntry]:
+        return merge_coverage(self._coverage, self._reference)
+
+    @functools.cached_property
+    def organisations(self) -> list[OrganisationSummary]:
+        return _summaries(self._coverage, _country_of_cell, _nodes_of_cells)
 
 
+def only_organisations(
+    coverage: Iterable[FederatedCoverage], organisations: Sequence[str]
+) -> list[FederatedCoverage]:
+    """The coverage of the named organisations (any case); all of it when none is named."""
+    wanted = {name.casefold() for name in organisations}
+    if not wanted:
+        return list(coverage)
+    return [cell for cell in coverage if cell.organisation.casefold() in wanted]
+
+
+@functools.lru_cache(maxsize=4096)
 def _natural(code: str) -> tuple[tuple[int, str], ...]:
-    """Sort 1.2.10 after 1.2.9."""
+    """Sort 1.2.10 after 1.2.9. Cached: the same indicator codes come back in every answer."""
     return tuple((int(part), "") if part.isdigit() else (0, part) for part in code.split("."))
+
+
+_EntryKey = tuple[str, str, str, str, str, str, tuple[str, ...]]
 
 
 def merge_coverage(
@@ -134,76 +173,113 @@ def merge_coverage(
     The same entry reported by several nodes (an organisation whose data sits on two nodes
     under one dataset name) is counted together and names every node.
     """
-    wanted = {name.casefold() for name in organisations}
-    merged: dict[tuple[str, str, str, str, str, str, tuple[str, ...]], list[FederatedCoverage]]
-    merged = defaultdict(list)
-    for cell in cells:
-        if wanted and cell.organisation.casefold() not in wanted:
-            continue
+    merged: dict[_EntryKey, list[FederatedCoverage]] = {}
+    for cell in only_organisations(cells, organisations):
         key = (
             cell.organisation, cell.dataset, cell.indicator, cell.ref_area, cell.sub_area,
             cell.group, cell.breakdown,
         )  # fmt: skip
-        merged[key].append(cell)
+        parts = merged.get(key)
+        if parts is None:
+            merged[key] = [cell]
+        else:
+            parts.append(cell)
+    ordered = sorted(merged.items(), key=_key_order)
+    indicator, country_name = reference.indicator, reference.country_name
     entries = []
-    for (
-        organisation,
-        dataset,
-        indicator,
-        country,
-        sub_area,
-        group,
-        breakdown,
-    ), parts in merged.items():
-        known = reference.indicator(indicator)
+    nodes: tuple[str, ...]
+    for (organisation, dataset, code, country, sub_area, group, breakdown), parts in ordered:
+        known = indicator(code)
+        if len(parts) == 1:  # most entries come from one node
+            (only,) = parts
+            cell_count, first_year, latest_year = only.cell_count, only.first_year, only.latest_year
+            values_visible, nodes = only.values_visible, (only.node_id,)
+        else:
+            cell_count = sum(part.cell_count for part in parts)
+            first_year = min(part.first_year for part in parts)
+            latest_year = max(part.latest_year for part in parts)
+            values_visible = all(part.values_visible for part in parts)
+            nodes = tuple(sorted({part.node_id for part in parts}))
         entries.append(
             StocktakeEntry(
-                organisation=organisation,
-                dataset=dataset,
-                indicator=indicator,
-                target=known.target if known else None,
-                goal=known.goal if known else None,
-                country=country,
-                country_name=reference.country_name(country),
-                sub_area=sub_area,
-                group=group,
-                disaggregations=breakdown,
-                cell_count=sum(part.cell_count for part in parts),
-                first_year=min(part.first_year for part in parts),
-                latest_year=max(part.latest_year for part in parts),
-                values_visible=all(part.values_visible for part in parts),
-                nodes=tuple(sorted({part.node_id for part in parts})),
+                organisation, dataset, code, known.target if known else None,
+                known.goal if known else None, country, country_name(country), sub_area, group,
+                breakdown, cell_count, first_year, latest_year, values_visible, nodes,
             )
-        )
-    entries.sort(key=_entry_order)
+        )  # fmt: skip
     return entries
 
 
-def _entry_order(e: StocktakeEntry) -> tuple[object, ...]:
+def _key_order(item: tuple[_EntryKey, object]) -> tuple[object, ...]:
+    organisation, dataset, indicator, country, sub_area, group, breakdown = item[0]
     return (
-        e.organisation.casefold(), _natural(e.indicator), e.country, e.sub_area, e.group,
-        e.dataset, e.disaggregations,
+        organisation.casefold(), _natural(indicator), country, sub_area, group, dataset,
+        breakdown,
     )  # fmt: skip
 
 
 def summarise(entries: Iterable[StocktakeEntry]) -> list[OrganisationSummary]:
     """Per organisation: datasets, indicators and countries counted, groups, cells."""
-    by_organisation: dict[str, list[StocktakeEntry]] = defaultdict(list)
-    for entry in entries:
-        by_organisation[entry.organisation].append(entry)
+    return _summaries(entries, _country_of_entry, _nodes_of_entries)
+
+
+class _Counted(Protocol):
+    """What a summary counts: a coverage cell or a stocktake entry."""
+
+    @property
+    def organisation(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def indicator(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def cell_count(self) -> int: ...
+    @property
+    def first_year(self) -> int: ...
+    @property
+    def latest_year(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_Counted)
+
+_country_of_cell: Callable[[FederatedCoverage], str] = attrgetter("ref_area")
+_country_of_entry: Callable[[StocktakeEntry], str] = attrgetter("country")
+
+
+def _nodes_of_cells(cells: list[FederatedCoverage]) -> set[str]:
+    return {cell.node_id for cell in cells}
+
+
+def _nodes_of_entries(entries: list[StocktakeEntry]) -> set[str]:
+    return {node for entry in entries for node in entry.nodes}
+
+
+def _summaries(
+    rows: Iterable[_Row],
+    country_of: Callable[[_Row], str],
+    nodes_of: Callable[[list[_Row]], set[str]],
+) -> list[OrganisationSummary]:
+    by_organisation: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_organisation.setdefault(row.organisation, []).append(row)
+    # Case-blind, and one order for names that differ only in case.
+    ordered = sorted(by_organisation.items(), key=lambda item: (item[0].casefold(), item[0]))
+    # Counted with map over each organisation's rows: thousands of cells for a summary.
     return [
         OrganisationSummary(
             organisation=organisation,
-            nodes=tuple(sorted({node for e in rows for node in e.nodes})),
-            datasets=len({e.dataset for e in rows}),
-            indicators=len({e.indicator for e in rows}),
-            countries=len({e.country for e in rows}),
-            groups=tuple(sorted({e.group for e in rows})),
-            cell_count=sum(e.cell_count for e in rows),
-            first_year=min(e.first_year for e in rows),
-            latest_year=max(e.latest_year for e in rows),
+            nodes=tuple(sorted(nodes_of(rows))),
+            datasets=len(set(map(attrgetter("dataset"), rows))),
+            indicators=len(set(map(attrgetter("indicator"), rows))),
+            countries=len(set(map(country_of, rows))),
+            groups=tuple(sorted(set(map(attrgetter("group"), rows)))),
+            cell_count=sum(map(attrgetter("cell_count"), rows)),
+            first_year=min(map(attrgetter("first_year"), rows)),
+            latest_year=max(map(attrgetter("latest_year"), rows)),
         )
-        for organisation, rows in sorted(by_organisation.items(), key=lambda i: i[0].casefold())
+        for organisation, rows in ordered
     ]
 
 
@@ -214,10 +290,11 @@ async def take_stock(
     *,
     authorization: str | None,
 ) -> Stocktake:
-    """Ask every node for its coverage and merge the answers by organisation."""
+    """Ask every node for its coverage; the answer merges it by organisation."""
     answer = await federation.coverage(query.node_filter(), authorization=authorization)
-    entries = merge_coverage(answer.items, reference, organisations=query.organisations)
-    return Stocktake(entries=entries, organisations=summarise(entries), sources=answer.sources)
+    return Stocktake(
+        answer.items, reference, organisations=query.organisations, sources=answer.sources
+    )
 
 
 CSV_COLUMNS = (

@@ -6,6 +6,10 @@ transport for nodes that connect out (and pull queued questions) can sit beside 
 `HttpTransport` hands every answer to a `ResponseVerifier` before reading it: an answer that does
 not verify against the keys registered for that node is dropped (`NodeUntrusted`). What verified
 is reported to `collect_signatures()`, so the fan-out can pass each source's signature on.
+
+Unless it is given one client to share, `HttpTransport` keeps one connection pool per node
+origin: a pool hands out connections by walking all of its own, so one pool shared by every node
+makes each request's cost grow with the number of nodes asked at once.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -76,11 +83,24 @@ def node_keys(node: NodeAddress, now: dt.datetime | None = None) -> dict[str, Ed
     moment = now or dt.datetime.now(dt.UTC)
     keys: dict[str, Ed25519PublicKey] = {}
     if node.public_key is not None:
-        keys[jwk_thumbprint(dict(node.public_key))] = public_key_from_jwk(dict(node.public_key))
+        key_id, key = _public_key(_frozen(node.public_key))
+        keys[key_id] = key
     for retired in node.retired_keys:
         if moment < retired.valid_until:
-            keys[retired.key_id] = public_key_from_jwk(dict(retired.public_key))
+            keys[retired.key_id] = _public_key(_frozen(retired.public_key))[1]
     return keys
+
+
+def _frozen(jwk: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(jwk.items()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(jwk: tuple[tuple[str, str], ...]) -> tuple[str, Ed25519PublicKey]:
+    # Every answer is verified against its node's keys: decode each JWK once, not per answer.
+    # Keyed by the key material itself, so a key replaced in the registry is never mistaken.
+    as_dict = dict(jwk)
+    return jwk_thumbprint(as_dict), public_key_from_jwk(as_dict)
 
 
 class NodeCallError(LnobError):
@@ -232,20 +252,75 @@ RETRYABLE = (httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 class HttpTransport:
-    """GraphQL over HTTP (POST, JSON) to a node's public API, through one shared client."""
+    """GraphQL over HTTP (POST, JSON) to a node's public API.
+
+    With `client`, every node is reached through that one client (its owner closes it).
+    Without, each node origin gets a client of its own, opened on first use with `limits` and
+    closed with the transport (`aclose`, or `async with`).
+    """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None = None,
         *,
         timeout: float,
         retry_backoff: float,
         verify_response: ResponseVerifier = verify_registered_keys,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self.client = client
         self.timeout = timeout
         self.retry_backoff = retry_backoff
         self.verify_response = verify_response
+        self.limits = limits or httpx.Limits()
+        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the clients this transport opened (never the one it was given)."""
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    @property
+    def pools(self) -> dict[str, httpx.AsyncClient]:
+        """The clients this transport opened, by node origin (`http://host:port`)."""
+        return {
+            f"{scheme}://{host}" + (f":{port}" if port is not None else ""): client
+            for (scheme, host, port), client in self._clients.items()
+        }
+
+    def client_for(self, url: str) -> httpx.AsyncClient:
+        """The client that reaches `url`: the shared one, or the one of its origin."""
+        if self.client is not None:
+            return self.client
+        if self._closed:
+            raise RuntimeError("the node transport is closed")
+        parsed = _parsed_url(url)
+        origin = (parsed.scheme, parsed.host, parsed.port)
+        client = self._clients.get(origin)
+        if client is None:
+            if self._tls is None:
+                # Building a TLS context reads the CA bundle: once for every node, not per node.
+                self._tls = httpx.create_ssl_context()
+            client = httpx.AsyncClient(
+                timeout=self.timeout, limits=self.limits, verify=self._tls, follow_redirects=False
+            )
+            self._clients[origin] = client
+        return client
 
     async def execute(
         self,
@@ -260,10 +335,11 @@ class HttpTransport:
         if (traceparent := current_traceparent()) is not None:
             headers["traceparent"] = traceparent  # one question, followed across processes
         payload: dict[str, object] = {"query": document, "variables": dict(variables)}
+        client = self.client_for(node.url)
         try:
             # The node's timeout bounds the whole call, retry included: one budget per node.
             async with asyncio.timeout(self.timeout):
-                response = await self._post(node, payload, headers)
+                response = await self._post(client, node, payload, headers)
         except TimeoutError:
             raise NodeTimeout(f"no answer within {self.timeout:g} s") from None
         verdict = await self.verify_response(node, response)
@@ -278,29 +354,43 @@ class HttpTransport:
         return data_of(body)
 
     async def _post(
-        self, node: NodeAddress, payload: dict[str, object], headers: dict[str, str]
+        self,
+        client: httpx.AsyncClient,
+        node: NodeAddress,
+        payload: dict[str, object],
+        headers: dict[str, str],
     ) -> httpx.Response:
         try:
-            return await self._post_once(node, payload, headers)
+            return await self._post_once(client, node, payload, headers)
         except RETRYABLE as exc:
             logger.info("node %s: %s; retrying once", node.node_id, _reason(exc))
         await asyncio.sleep(self.retry_backoff)
         try:
-            return await self._post_once(node, payload, headers)
+            return await self._post_once(client, node, payload, headers)
         except RETRYABLE as exc:
             raise NodeUnreachable(f"{_reason(exc)} (tried twice)") from None
 
     async def _post_once(
-        self, node: NodeAddress, payload: dict[str, object], headers: dict[str, str]
+        self,
+        client: httpx.AsyncClient,
+        node: NodeAddress,
+        payload: dict[str, object],
+        headers: dict[str, str],
     ) -> httpx.Response:
         try:
-            return await self.client.post(node.url, json=payload, headers=headers)
+            return await client.post(_parsed_url(node.url), json=payload, headers=headers)
         except httpx.TimeoutException:
             raise NodeTimeout(f"no answer within {self.timeout:g} s") from None
         except RETRYABLE:
             raise
         except httpx.HTTPError as exc:
             raise NodeUnreachable(_reason(exc)) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_url(url: str) -> httpx.URL:
+    # Parsing a URL (quoting each part) is a visible share of a request's cost: once per node.
+    return httpx.URL(url)
 
 
 def _json_body(response: httpx.Response) -> object:

@@ -14,11 +14,11 @@ from schema.coordinator_types import (
     OrganisationStocktakeType,
     RegisteredNodeType,
     SourceStateType,
-    StocktakeEntryType,
     StocktakeFilter,
     StocktakeType,
     source_types,
 )
+from schema.execution import fast_schema
 
 
 def registered_node_type(node: RegisteredNode) -> RegisteredNodeType:
@@ -69,6 +69,8 @@ class Query(AnalysisQuery):
         ctx = info.context
         if check:
             await ctx.federation.check(authorization=ctx.authorization)
+        # Statuses are recorded after each answer: read them once the last ones are written.
+        await ctx.federation.statuses_recorded()
         nodes = await anyio.to_thread.run_sync(_registered_nodes, ctx)
         return [registered_node_type(node) for node in nodes]
 
@@ -83,26 +85,6 @@ class Query(AnalysisQuery):
             ctx.federation, stocktake_query(filter), ctx.reference, authorization=ctx.authorization
         )
         return StocktakeType(
-            entries=[
-                StocktakeEntryType(
-                    organisation=e.organisation,
-                    dataset=e.dataset,
-                    indicator=e.indicator,
-                    target=e.target,
-                    goal=e.goal,
-                    country=e.country,
-                    country_name=e.country_name,
-                    sub_area=e.sub_area,
-                    group=e.group,
-                    disaggregations=list(e.disaggregations),
-                    cell_count=e.cell_count,
-                    first_year=e.first_year,
-                    latest_year=e.latest_year,
-                    values_visible=e.values_visible,
-                    nodes=list(e.nodes),
-                )
-                for e in result.entries
-            ],
             organisations=[
                 OrganisationStocktakeType(
                     organisation=o.organisation,
@@ -118,8 +100,9 @@ class Query(AnalysisQuery):
                 for o in result.organisations
             ],
             sources=source_types(result.sources),
+            answer=result,
         )
 
 
 def build_coordinator_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query)
+    return fast_schema(Query)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import cast
 
 import strawberry
 
 from federation.fanout import Provenance, SourceStatus
+from federation.stocktake import Stocktake
 
 
 @strawberry.enum(name="SourceState", description="How a node answered a federated question.")
@@ -148,6 +150,15 @@ class OrganisationStocktakeType:
 
 @strawberry.type(name="Stocktake", description="What data exists across every node.")
 class StocktakeType:
-    entries: list[StocktakeEntryType]
     organisations: list[OrganisationStocktakeType]
     sources: list[SourceStatusType]
+    answer: strawberry.Private[Stocktake]
+
+    @strawberry.field(
+        description="One line per organisation, dataset, indicator, area, group and breakdown."
+    )
+    def entries(self) -> list[StocktakeEntryType]:
+        # Merged only when the question asks for them: a summary skips thousands. They are
+        # answered as they are, not copied: a `StocktakeEntry` has every field of
+        # `StocktakeEntryType` under the same name, and each of those fields reads its name.
+        return cast(list[StocktakeEntryType], self.answer.entries)
