@@ -1,14 +1,17 @@
-"""The secretariat's OAuth 2.0 authorization server: `create_auth_app(settings)`.
+"""The secretariat's OAuth 2.0 authorization server and OpenID Connect provider:
+`create_auth_app(settings)`.
 
 Machine clients (secretariat scripts, government partner systems, ICSO teams) get short-lived
 JWT access tokens with the client-credentials grant at `POST /token`, authenticating with
-`client_secret_basic` or `client_secret_post`. Nodes verify the tokens with the keys at
-`/.well-known/jwks.json`, found through the RFC 8414 metadata document at
-`/.well-known/oauth-authorization-server`.
+`client_secret_basic` or `client_secret_post`. People sign in to web clients (the dashboards)
+with the authorization code grant and PKCE (`/authorize`, `auth.authorize`), and get an access
+token of the same kind, for their own role and organisation, with an OpenID Connect ID token.
+Nodes verify the tokens with the keys at `/.well-known/jwks.json`, found through the metadata
+at `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 
 authlib has no Starlette server integration; its framework-independent `AuthorizationServer`,
-client-credentials grant and client authentication run here behind a small request adapter,
-and its RFC 8414 metadata model checks the document we publish.
+grants and client authentication run here behind a small request adapter, and its RFC 8414 and
+OpenID Connect discovery models check the document we publish.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from urllib.parse import parse_qs
 from authlib.oauth2.rfc6749 import (  # type: ignore[import-untyped]
     AuthorizationServer,
     ClientMixin,
-    OAuth2Payload,
     OAuth2Request,
 )
 from authlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
@@ -33,6 +35,7 @@ from authlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant  # type: ignore[import-untyped]
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata  # type: ignore[import-untyped]
+from authlib.oidc.discovery import OpenIDProviderMetadata  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -43,17 +46,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth import clients
+from auth.authorize import FormPayload, SignIn
 from auth.clients import ActiveClient
 from auth.keys import SigningKey, load_key_file
+from auth.oidc import (
+    AUTH_METHODS,
+    QUIET_LOGGERS,
+    RequiredS256,
+    SignInCodeGrant,
+    SignInIdToken,
+    allowed_scope,
+    provider_metadata,
+    user_claims,
+)
+from auth.signin_page import FormSigner, error_page
 from auth.tokens import issue_access_token, public_jwks
+from auth.userinfo import userinfo_response
+from auth.users import UserRecord
 from service.db import make_engine, make_session_factory
 from service.errors import ConfigError
+from service.hardening import harden
 from service.health import database_ready, healthz, readyz
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 MAX_TOKEN_REQUEST_BYTES = 8192
 FORM = "application/x-www-form-urlencoded"
 
@@ -68,26 +85,30 @@ class AuthState:
     signing_key: SigningKey
     oauth: TokenServer
     token_endpoint: str
+    sign_in: SignIn
 
 
 def create_auth_app(settings: Settings) -> Starlette:
     """The authorization server over `LNOB_AUTH_DATABASE_URL`, signing with `LNOB_AUTH_KEY_FILE`."""
     metadata = server_metadata(settings)
-    # authlib logs every token it issues at DEBUG; a bearer token must never reach a log.
-    logging.getLogger(ClientCredentialsGrant.__module__).setLevel(logging.INFO)
+    # authlib logs every token and code it issues at DEBUG; none may ever reach a log.
+    for name in (ClientCredentialsGrant.__module__, *QUIET_LOGGERS):
+        logging.getLogger(name).setLevel(logging.INFO)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.auth_database_url)
         sessions = make_session_factory(engine)
         key = load_auth_key(settings)
+        oauth = TokenServer(settings, sessions, key)
         app.state.auth = AuthState(
             settings=settings,
             engine=engine,
             sessions=sessions,
             signing_key=key,
-            oauth=TokenServer(settings, sessions, key),
+            oauth=oauth,
             token_endpoint=metadata["token_endpoint"],
+            sign_in=SignIn(oauth, FormSigner(key), metadata["authorization_endpoint"]),
         )
         try:
             yield
@@ -101,11 +122,32 @@ def create_auth_app(settings: Settings) -> Starlette:
     async def token(request: Request) -> Response:
         state = state_of(request)
         form = await _read_form(request)
-        if isinstance(form, Response):
-            return form
+        if isinstance(form, str):
+            return _invalid_request(form)
         oauth_request = StarletteOAuth2Request(state.token_endpoint, request.headers, form)
         response: Response = await run_in_threadpool(
             state.oauth.create_token_response, oauth_request
+        )
+        return response
+
+    async def authorize(request: Request) -> Response:
+        sign_in = state_of(request).sign_in
+        if request.method == "GET":
+            query: dict[str, list[str]] = {}
+            for name, value in request.query_params.multi_items():
+                query.setdefault(name, []).append(value)
+            shown: Response = await run_in_threadpool(sign_in.show, query)
+            return shown
+        form = await _read_form(request)
+        if isinstance(form, str):
+            return error_page("This sign-in form cannot be read", form)
+        submitted: Response = await run_in_threadpool(sign_in.submit, form)
+        return submitted
+
+    async def userinfo(request: Request) -> Response:
+        state = state_of(request)
+        response: Response = await run_in_threadpool(
+            userinfo_response, request.headers, state.settings, state.signing_key, state.sessions
         )
         return response
 
@@ -121,7 +163,10 @@ def create_auth_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/token", token, methods=["POST"]),
+            Route("/authorize", authorize, methods=["GET", "POST"]),
+            Route("/userinfo", userinfo, methods=["GET", "POST"]),
             Route("/.well-known/jwks.json", jwks),
+            Route("/.well-known/openid-configuration", well_known),
             Route("/.well-known/oauth-authorization-server", well_known),
             Route("/healthz", healthz),
             Route(
@@ -132,28 +177,21 @@ def create_auth_app(settings: Settings) -> Starlette:
     )
     from service.metrics import instrument
 
+    harden(app, settings)
     instrument(app, "auth")
     return app
 
 
 def server_metadata(settings: Settings) -> dict[str, Any]:
-    """The RFC 8414 document; refuses an issuer that RFC 8414 does not allow."""
-    base = settings.auth_issuer.rstrip("/")
-    metadata = _Metadata(
-        {
-            "issuer": settings.auth_issuer,
-            "token_endpoint": f"{base}/token",
-            "jwks_uri": f"{base}/.well-known/jwks.json",
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
-            "response_types_supported": [],
-        }
-    )
+    """The OpenID Connect discovery document, which is also the RFC 8414 one; refuses an issuer
+    that either specification does not allow."""
+    metadata = provider_metadata(settings.auth_issuer)
     try:
-        metadata.validate()
+        AuthorizationServerMetadata(metadata).validate()
+        _ProviderMetadata(metadata).validate()
     except ValueError as exc:
         raise ConfigError(f"LNOB_AUTH_ISSUER: {exc}") from None
-    return dict(metadata)
+    return metadata
 
 
 def load_auth_key(settings: Settings) -> SigningKey:
@@ -168,16 +206,18 @@ def load_auth_key(settings: Settings) -> SigningKey:
     )
 
 
-class _Metadata(AuthorizationServerMetadata):  # type: ignore[misc]
-    def validate_response_types_supported(self) -> None:
-        # RFC 8414 lists response types as required, but a server with only the
-        # client-credentials grant has no authorization endpoint and so no response types.
-        if self.get("response_types_supported") != []:
-            super().validate_response_types_supported()
+class _ProviderMetadata(OpenIDProviderMetadata):  # type: ignore[misc]
+    def validate_id_token_signing_alg_values_supported(self) -> None:
+        # Discovery asks every provider to offer RS256; ours signs with its one Ed25519 key, as
+        # it signs access tokens, and says so. Relying parties read the list and verify.
+        if not self.get("id_token_signing_alg_values_supported"):
+            raise ValueError('"id_token_signing_alg_values_supported" is required')
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
-    """A registered client as authlib's grant and client authentication ask about it."""
+    """A registered client as authlib's grants and client authentication ask about it. A web
+    client (with redirect URIs) uses only the authorization code grant, a machine client only
+    client credentials: a dashboard's secret never buys a token of its own."""
 
     def __init__(self, client: ActiveClient) -> None:
         self.client = client
@@ -192,28 +232,26 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return endpoint == "token" and method in AUTH_METHODS
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "client_credentials"
+        wanted = "authorization_code" if self.client.record.is_web_client else "client_credentials"
+        return grant_type == wanted
+
+    def check_response_type(self, response_type: str) -> bool:
+        return self.client.record.is_web_client and response_type == "code"
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string comparison (RFC 9700 §4.1.3): no prefixes, no normalising.
+        return redirect_uri in self.client.record.redirect_uris
+
+    def get_default_redirect_uri(self) -> None:
+        """None: every authorization request must name its redirect URI."""
+        return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        return ""
+        return allowed_scope(scope) if self.client.record.is_web_client else ""
 
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
-
-
-class _FormPayload(OAuth2Payload):  # type: ignore[misc]
-    def __init__(self, form: dict[str, list[str]]) -> None:
-        self._datalist = form
-        self._data = {name: values[0] for name, values in form.items()}
-
-    @property
-    def data(self) -> dict[str, str]:
-        return self._data
-
-    @property
-    def datalist(self) -> dict[str, list[str]]:
-        return self._datalist
 
 
 class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
@@ -222,7 +260,7 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
 
     def __init__(self, uri: str, headers: Headers, form: dict[str, list[str]]) -> None:
         super().__init__("POST", uri, headers=headers)
-        self.payload = _FormPayload(form)
+        self.payload = FormPayload(form)
 
     @property
     def form(self) -> dict[str, str]:
@@ -235,7 +273,7 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
 
 
 class TokenServer(AuthorizationServer):  # type: ignore[misc]
-    """authlib's authorization server with the client-credentials grant and our client store."""
+    """authlib's authorization server with our grants, client store, users and codes."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], key: SigningKey):
         super().__init__()
@@ -243,6 +281,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self.sessions = sessions
         self.key = key
         self.register_grant(_ClientCredentials)
+        self.register_grant(SignInCodeGrant, [RequiredS256(), SignInIdToken(self)])
         self.register_token_generator("default", self._generate_token)
 
     def query_client(self, client_id: str) -> _Client | None:
@@ -252,11 +291,16 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         record = request.client.client.record
-        logger.info("issued an access token to %s (%s)", record.client_id, record.role.value)
+        user: UserRecord | None = request.user
+        if user is not None:
+            logger.info("issued an access token to %s through %s", user.subject, record.client_id)
+        else:
+            logger.info("issued an access token to %s (%s)", record.client_id, record.role)
         with self.sessions.begin() as session:
             clients.record_token_issued(session, record.client_id)
 
     def validate_requested_scope(self, scope: str | None) -> None:
+        """For client credentials (the code grant checks its own): a client's role decides."""
         if scope:
             raise InvalidScopeError("no scopes are granted here: a client's role decides access")
 
@@ -283,10 +327,24 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     ) -> dict[str, Any]:
         record = client.client.record
         lifetime = self.settings.token_lifetime
+        issuer, audience = self.settings.auth_issuer, self.settings.token_audience
+        if isinstance(user, UserRecord):
+            # A person's token is the same kind as a machine's: nodes map its role and
+            # organisation to a level exactly as they map a client's.
+            claims = user_claims(user)
+            access_token = issue_access_token(
+                self.key, issuer=issuer, audience=audience, subject=user.subject,
+                role=user.role, organisation=user.organisation, lifetime=lifetime,
+                client_id=record.client_id, name=claims["name"], scope=scope,
+            )  # fmt: skip
+            # No refresh token: a person signs in again when the access token has expired.
+            return {"token_type": "Bearer", "access_token": access_token,
+                    "expires_in": lifetime, "scope": scope or ""}  # fmt: skip
+        assert record.role is not None  # only machine clients may use client credentials
         access_token = issue_access_token(
             self.key,
-            issuer=self.settings.auth_issuer,
-            audience=self.settings.token_audience,
+            issuer=issuer,
+            audience=audience,
             subject=record.client_id,
             role=record.role,
             organisation=record.organisation,
@@ -296,24 +354,24 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime}
 
 
-async def _read_form(request: Request) -> dict[str, list[str]] | Response:
-    """The token request's form parameters, or the OAuth error response refusing it."""
+async def _read_form(request: Request) -> dict[str, list[str]] | str:
+    """The request's form parameters, or what is wrong with it."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM:
-        return _invalid_request(f"send the token request as {FORM}")
+        return f"send the request as {FORM}"
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_TOKEN_REQUEST_BYTES:
-            return _invalid_request("the token request is too large")
+            return "the request is too large"
     try:
         form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):
-        return _invalid_request("the token request is not a valid form")
+        return "the request is not a valid form"
     repeated = sorted(name for name, values in form.items() if len(values) > 1)
     if repeated:
         # RFC 6749 §3.2: parameters must not be included more than once.
-        return _invalid_request(f"repeated parameter: {', '.join(repeated)}")
+        return f"repeated parameter: {', '.join(repeated)}"
     return form
 
 

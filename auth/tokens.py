@@ -104,8 +104,13 @@ def issue_access_token(
     organisation: str | None,
     lifetime: int,
     now: int | None = None,
+    client_id: str | None = None,
+    name: str | None = None,
+    scope: str | None = None,
 ) -> str:
-    """A signed access token for a client-credentials client (`sub` is its client id)."""
+    """A signed access token. For a machine client `sub` is its client id; for a person signed
+    in through a web client `sub` is the person's subject, `client_id` the web client's, and
+    `name` their display name."""
     issued_at = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -115,13 +120,35 @@ def issue_access_token(
         "nbf": issued_at,
         "exp": issued_at + lifetime,
         "jti": secrets.token_urlsafe(16),
-        "client_id": subject,
+        "client_id": client_id or subject,
         ROLE_CLAIM: role.value,
     }
     if organisation is not None:
         claims[ORG_CLAIM] = organisation
+    if name is not None:
+        claims["name"] = name
+    if scope:
+        claims["scope"] = scope
     header = {"alg": ISSUED_ALGORITHM, "typ": ACCESS_TOKEN_TYPE, "kid": key.key_id}
     return jwt.encode(header, claims, signing_jwk(key), registry=_REGISTRY)
+
+
+def issue_id_token(
+    key: SigningKey,
+    *,
+    issuer: str,
+    client_id: str,
+    claims: Mapping[str, Any],
+    lifetime: int,
+    now: int | None = None,
+) -> str:
+    """An OpenID Connect ID token for `client_id` (its audience), with the person's `claims`
+    (sub, name, role, org, nonce, auth_time)."""
+    issued_at = int(time.time()) if now is None else now
+    payload = {**claims, "iss": issuer, "aud": client_id, "iat": issued_at,
+               "exp": issued_at + lifetime}  # fmt: skip
+    header = {"alg": ISSUED_ALGORITHM, "typ": "JWT", "kid": key.key_id}
+    return jwt.encode(header, payload, signing_jwk(key), registry=_REGISTRY)
 
 
 def read_unverified(token: str) -> UnverifiedToken:

@@ -26,7 +26,7 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from auth import clients
+from auth import clients, users
 from auth.keys import SigningKey, load_or_create_key_file
 from auth.levels import Level
 from auth.server import create_auth_app
@@ -122,6 +122,31 @@ class AuthServer:
             )
         return record.client_id, secret
 
+    def add_web_client(self, name: str, *redirect_uris: str) -> tuple[str, str]:
+        with make_session_factory(self.engine).begin() as session:
+            record, secret = clients.add_client(
+                session, name=name, role=None, redirect_uris=redirect_uris
+            )
+        return record.client_id, secret
+
+    def add_user(
+        self, username: str, role: Role, organisation: str | None = None, *, name: str = ""
+    ) -> tuple[str, str]:
+        """Add a person; returns their subject and their generated password."""
+        with make_session_factory(self.engine).begin() as session:
+            record, password = users.add_user(
+                session,
+                username=username,
+                name=name or f"Test {role.value} person",
+                role=role,
+                organisation=organisation,
+            )
+        return record.subject, password
+
+    def remove_user(self, username: str) -> None:
+        with make_session_factory(self.engine).begin() as session:
+            users.remove_user(session, username)
+
     def revoke(self, client_id: str) -> None:
         with make_session_factory(self.engine).begin() as session:
             clients.revoke_client(session, client_id)
@@ -144,6 +169,11 @@ class AuthServer:
     def token_for(self, role: Role, organisation: str | None = None) -> str:
         client_id, secret = self.add_client(role, f"Test {role.value} client", organisation)
         return self.token(client_id, secret)
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """A token's claims, once its signature verifies with the issuer's key."""
+        jwk = OKPKey.import_key(self.key.public_key)
+        return dict(jwt.decode(token, jwk, algorithms=["Ed25519"]).claims)
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
         """The claims of a good government token; `None` removes a claim."""

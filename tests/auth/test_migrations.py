@@ -15,7 +15,14 @@ def test_auth_branch_upgrades_from_empty_and_round_trips(database_url: str) -> N
         migrate.upgrade(engine, "auth")
         migrate.upgrade(engine, "auth")  # twice is safe
         assert migrate.at_head(engine, "auth")
-        assert "oauth_client" in inspect(engine).get_table_names()
+        tables = set(inspect(engine).get_table_names())
+        assert {"oauth_client", "oauth_redirect_uri", "auth_user", "authorization_code"} <= tables
+        migrate.downgrade(engine, "auth", "a0001")  # back to machine clients only
+        assert "auth_user" not in inspect(engine).get_table_names()
+        assert not next(
+            c for c in inspect(engine).get_columns("oauth_client") if c["name"] == "role"
+        )["nullable"]
+        migrate.upgrade(engine, "auth")
         migrate.downgrade(engine, "auth", "auth@base")
         assert "oauth_client" not in inspect(engine).get_table_names()
         migrate.upgrade(engine, "auth")

@@ -110,10 +110,9 @@ def test_metadata_document_follows_rfc_8414(auth_server: AuthServer) -> None:
     assert metadata["issuer"] == auth_server.url
     assert metadata["token_endpoint"] == f"{auth_server.url}/token"
     assert metadata["jwks_uri"] == f"{auth_server.url}/.well-known/jwks.json"
-    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert metadata["grant_types_supported"] == ["authorization_code", "client_credentials"]
     assert set(metadata["token_endpoint_auth_methods_supported"]) == set(METHODS)
-    # Everything but the response types, which a client-credentials-only server has none of.
-    AuthorizationServerMetadata({**metadata, "response_types_supported": ["code"]}).validate()
+    AuthorizationServerMetadata(metadata).validate()
 
 
 def test_jwks_publishes_the_public_key_with_its_id_and_nothing_private(
