@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from typing import Annotated
 
 import anyio.to_thread
 import strawberry
 
+from federation import analysis, gaps
 from federation import compare as pooling
-from federation import gaps
 from federation.fanout import FederatedAnswer, FederatedCell, FederatedCoverage
-from federation.frames import (
-    FrameLevel,
-    build_frame,
-    coverage_filter,
-    frame_countries,
-    frame_groups,
-    frame_rows,
-)
-from federation.official import OfficialTable, read_official_table
-from schema.coordinator_context import CoordinatorContext, CoordinatorInfo
+from schema.coordinator_context import CoordinatorInfo
 from schema.coordinator_types import SourceStatusType, source_types
 
 
@@ -225,47 +215,28 @@ class AnalysisQuery:
         largest_gaps_limit: int = gaps.DEFAULT_LARGEST_GAPS,
     ) -> GapAnalysisType:
         ctx = info.context
-        frame_level: FrameLevel = "TARGET" if level is FrameLevelType.TARGET else "INDICATOR"
-        reference = ctx.reference
-        rows = frame_rows(
-            reference, goals=goals, targets=targets, indicators=indicators, level=frame_level
-        )
-        if countries is not None:
-            frame_countries(reference, countries)
-        checked_groups = frame_groups(reference, groups)
-        answer, official = await asyncio.gather(
-            ctx.federation.coverage(
-                coverage_filter(reference, rows, countries=countries, groups=checked_groups),
-                authorization=ctx.authorization,
-            ),
-            anyio.to_thread.run_sync(_official_table, ctx),
-        )
-        if countries is None:
-            countries = _spoken_of(ctx, answer, official)
-        frame = build_frame(
-            reference,
-            countries=countries,
+        question = analysis.GapQuestion(
             goals=goals,
             targets=targets,
             indicators=indicators,
-            groups=checked_groups,
-            level=frame_level,
+            countries=countries,
+            groups=groups,
+            level="TARGET" if level is FrameLevelType.TARGET else "INDICATOR",
+            stale_after_years=stale_after_years,
+            as_of_year=as_of_year,
+            largest=largest_gaps_limit,
         )
-
-        def analyse() -> GapAnalysisType:
-            # Tens of thousands of cells: analysed and mapped off the event loop.
-            analysis = gaps.analyse_gaps(
-                frame,
-                answer.items,
-                reference,
-                official=official,
-                stale_after_years=stale_after_years,
-                as_of_year=as_of_year,
-                largest=largest_gaps_limit,
-            )
-            return gap_analysis_type(analysis, answer, statuses)
-
-        return await anyio.to_thread.run_sync(analyse)
+        answer = await analysis.analyse(
+            ctx.federation,
+            ctx.reference,
+            ctx.sessions,
+            question,
+            authorization=ctx.authorization,
+        )
+        # Tens of thousands of cells: mapped off the event loop.
+        return await anyio.to_thread.run_sync(
+            gap_analysis_type, answer.analysis, answer.coverage, statuses
+        )
 
     @strawberry.field(
         description=(
@@ -283,42 +254,16 @@ class AnalysisQuery:
         period: str | None = None,
     ) -> ComparisonType:
         ctx = info.context
-        reference = ctx.reference
-        pooling.parse_breakdown(breakdown or [])
-        wanted = pooling.observation_filter(
-            reference, indicator=indicator, ref_area=ref_area, period=period
-        )
-        observed, rules = await asyncio.gather(
-            ctx.federation.observations(wanted, authorization=ctx.authorization),
-            pooling.fetch_rules(ctx.federation, authorization=ctx.authorization),
-        )
-        result = pooling.compare(
-            observed.items,
-            reference,
+        answer = await analysis.compare(
+            ctx.federation,
+            ctx.reference,
             indicator=indicator,
             ref_area=ref_area,
             breakdown=breakdown or [],
             period=period,
-            rules={rule.node_id: rule for rule in rules.items},
+            authorization=ctx.authorization,
         )
-        return comparison_type(result, observed)
-
-
-def _official_table(ctx: CoordinatorContext) -> OfficialTable | None:
-    with ctx.sessions() as session:
-        table = read_official_table(session)
-    return table if len(table) else None
-
-
-def _spoken_of(
-    ctx: CoordinatorContext,
-    answer: FederatedAnswer[FederatedCoverage],
-    official: OfficialTable | None,
-) -> list[str]:
-    found = {item.ref_area for item in answer.items}
-    if official is not None:
-        found.update(official.countries())
-    return sorted(code for code in found if ctx.reference.is_country(code))
+        return comparison_type(answer.comparison, answer.observed)
 
 
 def gap_analysis_type(

@@ -1,8 +1,9 @@
 """The coordinator's HTTP application: federated GraphQL, CSV downloads, health.
 
-`create_coordinator_app(settings)`; its lifespan builds the database engine, the one shared
-HTTP client that reaches every node, and the `Federation` over the node registry. Every node
-answer is verified against the keys the registry holds for that node (`RegistryVerifier`).
+`create_coordinator_app(settings)`; its lifespan builds the database engine, the HTTP transport
+that reaches the nodes (one connection pool per node), and the `Federation` over the node
+registry. Every node answer is verified against the keys the registry holds for that node
+(`RegistryVerifier`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from service.health import database_ready, healthz, readyz
 from service.metrics import instrument, observe_graphql
 from service.reference import Reference, load_reference
 from service.settings import Settings
+from service.web import coordinator_pages
+from service.web.dashboard import mount_dashboard
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ def create_coordinator_app(
 ) -> Starlette:
     """A coordinator over the registry in `settings.coordinator_database_url`.
 
-    `transport` replaces how nodes are reached (HTTP through one shared client by default,
+    `transport` replaces how nodes are reached (HTTP, one connection pool per node, by default,
     verifying every answer's signature: a replacement transport is responsible for its own).
     """
     schema = build_coordinator_schema()
@@ -84,29 +87,34 @@ def create_coordinator_app(
         async def on_answer(statuses: Sequence[SourceStatus]) -> None:
             await anyio.to_thread.run_sync(remember, statuses)
 
-        limits = httpx.Limits(max_connections=max(settings.fanout_concurrency, 1) * 2)
+        # One connection pool per node (HttpTransport); this client fetches identity documents.
+        limits = httpx.Limits(max_connections=max(settings.fanout_concurrency, 1))
         try:
-            async with httpx.AsyncClient(
-                timeout=settings.node_timeout, limits=limits, follow_redirects=False
-            ) as client:
-                node_transport = transport or HttpTransport(
-                    client,
+            async with (
+                httpx.AsyncClient(timeout=settings.node_timeout, follow_redirects=False) as client,
+                HttpTransport(
                     timeout=settings.node_timeout,
                     retry_backoff=settings.fanout_retry_backoff,
                     verify_response=RegistryVerifier(
                         sessions, client, timeout=settings.node_timeout
                     ),
+                    limits=limits,
+                ) as http_transport,
+            ):
+                federation = Federation.from_settings(
+                    settings, registered_nodes, transport or http_transport, on_answer=on_answer
                 )
                 app.state.coordinator = CoordinatorState(
                     settings=settings,
                     engine=db,
                     sessions=sessions,
-                    federation=Federation.from_settings(
-                        settings, registered_nodes, node_transport, on_answer=on_answer
-                    ),
+                    federation=federation,
                     reference=load_reference(),
                 )
-                yield
+                try:
+                    yield
+                finally:
+                    await federation.aclose()  # the statuses of the last answers, recorded
         finally:
             if own_engine:
                 db.dispose()
@@ -148,6 +156,14 @@ def create_coordinator_app(
             Route("/download/gaps.csv", gaps_csv),
         ],
         lifespan=lifespan,
+    )
+    mount_dashboard(
+        app,
+        settings,
+        pages=coordinator_pages.routes(),
+        nav=coordinator_pages.NAV,
+        title=coordinator_pages.TITLE,
+        cookie="lnob-coordinator",
     )
     harden(app, settings)
     instrument(app, "coordinator")

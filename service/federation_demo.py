@@ -1,10 +1,12 @@
 """A whole federation on one laptop: the demo nodes, the coordinator and the secretariat's
-authorization server as real processes, with a machine client for each role."""
+authorization server as real processes, with a machine client for each role, a web client for
+each dashboard, and a person to sign in as for each role."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -12,14 +14,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from sqlalchemy.orm import Session
 
-from auth import clients
+from auth import clients, users
 from auth.keys import load_or_create_key_file
 from auth.tokens import Role
 from service import migrate
@@ -62,6 +64,36 @@ class DemoClient:
     node_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    """A person to sign in to the dashboards as; the password is shown once, as the CLI does."""
+
+    username: str
+    password: str
+    role: Role
+    organisation: str | None
+    name: str
+    node_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemoWebClient:
+    """The web client of one dashboard (the coordinator's or a node's)."""
+
+    app: str
+    client_id: str
+    secret: str
+    redirect_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAuth:
+    env: dict[str, str]
+    clients: list[DemoClient]
+    web_clients: dict[str, DemoWebClient]
+    users: list[DemoUser]
+
+
 @dataclass
 class DemoFederation:
     folder: Path
@@ -69,6 +101,8 @@ class DemoFederation:
     coordinator: RunningProcess | None = None
     auth: RunningProcess | None = None
     clients: list[DemoClient] = field(default_factory=list)
+    users: list[DemoUser] = field(default_factory=list)
+    web_clients: dict[str, DemoWebClient] = field(default_factory=dict)
 
     @property
     def processes(self) -> list[RunningProcess]:
@@ -128,10 +162,12 @@ def prepare_node(
     return PreparedNode(organisation=org, env=env, cells=cells)
 
 
-def prepare_auth(folder: Path, issuer: str) -> tuple[dict[str, str], list[DemoClient]]:
-    """What `lnob auth init` does, in `folder/auth/`, then one client per role: secretariat,
-    government, and an ICSO client for each demo organisation. The client database is new on
-    every run (a secret can be shown only when it is created); the key is kept."""
+def prepare_auth(folder: Path, issuer: str, apps: Mapping[str, str] | None = None) -> PreparedAuth:
+    """What `lnob auth init` does, in `folder/auth/`, then one machine client per role
+    (secretariat, government, and an ICSO client for each demo organisation), one web client per
+    app in `apps` (name -> base URL, redirect URI `{url}/auth/callback`), and one person per
+    role to sign in as. The database is new on every run (a secret or password can be shown only
+    when it is created); the key is kept."""
     home = folder / "auth"
     home.mkdir(parents=True, exist_ok=True)
     for stale in home.glob("auth.sqlite3*"):
@@ -145,25 +181,74 @@ def prepare_auth(folder: Path, issuer: str) -> tuple[dict[str, str], list[DemoCl
     try:
         migrate.upgrade(engine, "auth")
         load_or_create_key_file(Path(env["LNOB_AUTH_KEY_FILE"]))
-        wanted: list[tuple[Role, str, DemoOrganisation | None]] = [
-            (Role.SECRETARIAT, "Demo secretariat", None),
-            (Role.GOVERNMENT, "Demo ministry of planning", None),
-            *((Role.ICSO, f"{org.organisation} data team", org) for org in DEMO_ORGANISATIONS),
-        ]
-        demo_clients = []
         with make_session_factory(engine).begin() as session:
-            for role, name, org in wanted:
-                organisation = org.organisation if org else None
-                record, secret = clients.add_client(
-                    session, name=name, role=role, organisation=organisation
-                )
-                node_id = org.node_id if org else None
-                demo_clients.append(
-                    DemoClient(role, record.client_id, secret, organisation, node_id)
-                )
+            demo_clients = _add_machine_clients(session)
+            web_clients = _add_web_clients(session, apps or {})
+            demo_users = _add_users(session)
     finally:
         engine.dispose()
-    return env, demo_clients
+    return PreparedAuth(env, demo_clients, web_clients, demo_users)
+
+
+def _add_machine_clients(session: Session) -> list[DemoClient]:
+    wanted: list[tuple[Role, str, DemoOrganisation | None]] = [
+        (Role.SECRETARIAT, "Demo secretariat", None),
+        (Role.GOVERNMENT, "Demo ministry of planning", None),
+        *((Role.ICSO, f"{org.organisation} data team", org) for org in DEMO_ORGANISATIONS),
+    ]
+    demo_clients = []
+    for role, name, org in wanted:
+        organisation = org.organisation if org else None
+        record, secret = clients.add_client(
+            session, name=name, role=role, organisation=organisation
+        )
+        node_id = org.node_id if org else None
+        demo_clients.append(DemoClient(role, record.client_id, secret, organisation, node_id))
+    return demo_clients
+
+
+def _add_web_clients(session: Session, apps: Mapping[str, str]) -> dict[str, DemoWebClient]:
+    web_clients = {}
+    for app, url in apps.items():
+        redirect_uri = f"{url.rstrip('/')}/auth/callback"
+        record, secret = clients.add_client(
+            session, name=f"Dashboard of {app}", role=None, redirect_uris=[redirect_uri]
+        )
+        web_clients[app] = DemoWebClient(app, record.client_id, secret, redirect_uri)
+    return web_clients
+
+
+def _add_users(session: Session) -> list[DemoUser]:
+    wanted: list[tuple[str, str, Role, DemoOrganisation | None]] = [
+        ("analyst", "Demo secretariat analyst", Role.SECRETARIAT, None),
+        ("partner", "Demo government partner", Role.GOVERNMENT, None),
+        *((org.node_id, f"Demo staff of {org.organisation}", Role.ICSO, org)
+          for org in DEMO_ORGANISATIONS),
+    ]  # fmt: skip
+    demo_users = []
+    for username, name, role, org in wanted:
+        organisation = org.organisation if org else None
+        record, password = users.add_user(
+            session, username=username, name=name, role=role, organisation=organisation
+        )
+        node_id = org.node_id if org else None
+        demo_users.append(
+            DemoUser(record.username, password, role, organisation, record.name, node_id)
+        )
+    return demo_users
+
+
+def web_env(issuer: str, web_client: DemoWebClient | None) -> dict[str, str]:
+    """What a coordinator or node process needs to offer sign-in through `web_client`."""
+    if web_client is None:
+        return {}
+    return {
+        "LNOB_WEB_ISSUER": issuer,
+        "LNOB_WEB_CLIENT_ID": web_client.client_id,
+        "LNOB_WEB_CLIENT_SECRET": web_client.secret,
+        # A fresh key per run: sessions of an earlier demo never carry over.
+        "LNOB_SESSION_SECRET": secrets.token_urlsafe(32),
+    }
 
 
 def start_process(
@@ -235,18 +320,30 @@ def run_demo_federation(
     try:
         # The authorization server starts first and readies while the nodes load their data;
         # nodes fetch its keys only when the first token arrives.
-        progress("authorization server: creating the clients")
+        progress("authorization server: creating the clients and users")
         auth_port = free_port()
         issuer = f"http://127.0.0.1:{auth_port}"
-        auth_env, federation.clients = prepare_auth(folder, issuer)
+        # Every app's port is chosen now: its web client's redirect URI names it.
+        ports = {"coordinator": coordinator_port or free_port()}
+        ports |= {org.node_id: free_port() for org in DEMO_ORGANISATIONS}
+        auth = prepare_auth(
+            folder, issuer, {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
+        )
+        federation.clients, federation.users = auth.clients, auth.users
+        federation.web_clients = auth.web_clients
         federation.auth = start_process(
-            "auth", ["auth", "serve"], auth_env, auth_port, log_dir=folder
+            "auth", ["auth", "serve"], auth.env, auth_port, log_dir=folder
         )
         for org in DEMO_ORGANISATIONS:
             prepared = prepare_node(org, folder, progress=progress)
             progress(f"{org.node_id}: starting")
-            env = {**prepared.env, "LNOB_TRUSTED_ISSUERS": issuer}
-            proc = start_process(org.node_id, ["node", "serve"], env, free_port(), log_dir=folder)
+            env = {
+                **prepared.env,
+                "LNOB_TRUSTED_ISSUERS": issuer,
+                **web_env(issuer, auth.web_clients.get(org.node_id)),
+            }
+            port = ports[org.node_id]
+            proc = start_process(org.node_id, ["node", "serve"], env, port, log_dir=folder)
             federation.nodes.append(proc)
         for proc in [federation.auth, *federation.nodes]:
             wait_ready(proc)
@@ -260,12 +357,9 @@ def run_demo_federation(
             load_settings(coordinator_database_url=env["LNOB_COORDINATOR_DATABASE_URL"]),
             [proc.url for proc in federation.nodes],
         )
+        env |= web_env(issuer, auth.web_clients.get("coordinator"))
         federation.coordinator = start_process(
-            "coordinator",
-            ["coordinator", "serve"],
-            env,
-            coordinator_port or free_port(),
-            log_dir=folder,
+            "coordinator", ["coordinator", "serve"], env, ports["coordinator"], log_dir=folder
         )
         wait_ready(federation.coordinator)
         yield federation

@@ -30,6 +30,7 @@ from service.health import database_ready, healthz, readyz
 from service.http_errors import error_response, status_for
 from service.metrics import instrument, record_cells, record_graphql
 from service.node import audit
+from service.node.decision_cache import DecisionCache
 from service.node.disclosure import DisclosurePolicy
 from service.node.downloads import cell_filter_from_query, csv_lines, sdmx_csv_lines
 from service.node.filters import CellFilter
@@ -38,6 +39,8 @@ from service.node.observations import ReleasedCell, iterate_cells
 from service.reference import Reference, load_reference
 from service.settings import Settings
 from service.signing import SignResponses, node_identity_route
+from service.web.dashboard import mount_dashboard
+from service.web.node_pages import NAV, TITLE, node_page_routes, session_cookie
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class NodeState:
     reference: Reference
     signing_key: SigningKey
     callers: CallerResolver
+    decision_cache: DecisionCache
 
 
 def record_audit(state: NodeState, entry: audit.AuditRecord) -> None:
@@ -85,6 +89,7 @@ def create_node_app(
                     reference=load_reference(),
                     signing_key=load_signing_key(settings),
                     callers=callers or await _callers_from_settings(settings, sessions, stack),
+                    decision_cache=DecisionCache(),
                 )
                 app.state.node = state
                 yield
@@ -106,6 +111,7 @@ def create_node_app(
             policy=state.policy,
             reference=state.reference,
             signing_key=state.signing_key,
+            decision_cache=state.decision_cache,
         )
 
     async def after_graphql(
@@ -171,6 +177,14 @@ def create_node_app(
         ],
         lifespan=lifespan,
     )
+    mount_dashboard(
+        app,
+        settings,
+        pages=node_page_routes(state_of),
+        nav=NAV,
+        title=TITLE,
+        cookie=session_cookie(settings),
+    )
     # Every answer leaves signed (RFC 9421) with the node's current key.
     app.add_middleware(SignResponses, key_provider=lambda: app.state.node.signing_key)
     harden(app, settings)
@@ -217,7 +231,13 @@ def _download_lines(
 
     with state.sessions() as session:
         cells = counted(
-            iterate_cells(session, level=caller.level, policy=state.policy, cell_filter=cell_filter)
+            iterate_cells(
+                session,
+                level=caller.level,
+                policy=state.policy,
+                cell_filter=cell_filter,
+                decision_cache=state.decision_cache,
+            )
         )
         lines = sdmx_csv_lines(cells, state.reference) if sdmx else csv_lines(cells)
         try:

@@ -92,7 +92,9 @@ class Settings(BaseSettings):
         default=5.0, description="Coordinator: seconds to wait for one node's answer."
     )
     fanout_concurrency: int = Field(
-        default=16, description="Coordinator: most node requests in flight at once."
+        default=64,
+        description="Coordinator: most node requests in flight at once (at least the number "
+        "of registered nodes, so that one question asks every node at once).",
     )
     fanout_deadline: float = Field(
         default=15.0, description="Coordinator: seconds after which a federated answer is given."
@@ -161,6 +163,28 @@ class Settings(BaseSettings):
         description="Authorization server: SQLAlchemy URL of its client registry.",
     )
 
+    dashboard: bool = Field(
+        default=True, description="Serve the web dashboard at `/` (pages, `/static`, `/auth`)."
+    )
+    web_issuer: str | None = Field(
+        default=None,
+        description="Dashboard: OpenID Connect issuer people sign in with (discovery at "
+        "`{issuer}/.well-known/openid-configuration`); none = the first of "
+        "LNOB_TRUSTED_ISSUERS.",
+    )
+    web_client_id: str | None = Field(
+        default=None,
+        description="Dashboard: its client id at the issuer; sign-in is offered only when set.",
+    )
+    web_client_secret: SecretStr | None = Field(
+        default=None, description="Dashboard: its client secret at the issuer."
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Dashboard: key that signs the session cookie; none = a random key per "
+        "process, so sessions end on restart (and differ between replicas).",
+    )
+
     @field_validator("trusted_issuers", "cors_origins", "allowed_clients", mode="before")
     @classmethod
     def _url_list(cls, value: object) -> object:
@@ -194,6 +218,13 @@ class Settings(BaseSettings):
         _check_issuer_url(value)
         return value
 
+    @field_validator("web_issuer")
+    @classmethod
+    def _web_issuer_is_secure(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_issuer_url(value)
+        return value
+
     @model_validator(mode="after")
     def _not_looser_than_federation(self) -> Self:
         problems = []
@@ -213,6 +244,14 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def sign_in_issuer(self) -> str | None:
+        """The issuer the dashboard signs people in with: LNOB_WEB_ISSUER, else the first
+        trusted issuer."""
+        if self.web_issuer is not None:
+            return self.web_issuer
+        return self.trusted_issuers[0] if self.trusted_issuers else None
 
     def threshold_for(self, level: Level) -> int:
         return int(getattr(self, f"threshold_{level.label}"))

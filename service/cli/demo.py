@@ -15,7 +15,7 @@ from auth.tokens import Role
 from service.cli.common import console, fail_cleanly
 
 if TYPE_CHECKING:
-    from service.federation_demo import DemoClient
+    from service.federation_demo import DemoClient, DemoUser
 
 STOCKTAKE_QUERY = """{ stocktake(filter: {countries: ["KEN"]}) {
     entries { organisation dataset indicator country group disaggregations cellCount latestYear }
@@ -29,6 +29,11 @@ ROLE_TITLES = {
     Role.SECRETARIAT: "secretariat (coalition level on every node)",
     Role.GOVERNMENT: "government partner (government level)",
     Role.ICSO: "ICSO data team",
+}
+PERSON_TITLES = {
+    Role.SECRETARIAT: "secretariat analyst (coalition level on every node)",
+    Role.GOVERNMENT: "government partner (government level)",
+    Role.ICSO: "ICSO staff",
 }
 COMPARE_QUERY = """{
   compare(indicator: "1.3.1", refArea: "KEN", breakdown: ["SEX=F"], period: "2024") {
@@ -67,9 +72,12 @@ def demo(folder: Path | None, port: int | None) -> None:
             assert federation.coordinator is not None
             url = federation.coordinator.url
             console.print(f"[bold]LNOB demo federation[/] (files in {home})")
+            console.print(f"  dashboard          {url}/", highlight=False)
             console.print(f"  coordinator        {url}/graphql", highlight=False)
             for proc in federation.nodes:
-                console.print(f"  node {proc.name:<13} {proc.url}/graphql", highlight=False)
+                console.print(
+                    f"  node {proc.name:<13} {proc.url}/  {proc.url}/graphql", highlight=False
+                )
             console.print("\nOpen a /graphql URL in a browser for GraphiQL, and paste:")
             for title, query in (("stocktake", STOCKTAKE_QUERY), ("gaps", GAPS_QUERY),
                                  ("compare", COMPARE_QUERY)):  # fmt: skip
@@ -93,6 +101,7 @@ def demo(folder: Path | None, port: int | None) -> None:
             )
             for client in federation.clients:
                 _print_client(client, issuer, url)
+            _print_users(federation.users, url)
             console.print("\nPress Ctrl-C to stop.")
             coordinator = federation.coordinator.process
             reported: set[str] = set()
@@ -127,6 +136,18 @@ def call_command(url: str, query: str = ROLE_QUERY) -> str:
         f'curl -s {url}/graphql -H "Authorization: Bearer $TOKEN" '
         f"-H 'Content-Type: application/json' -d '{body}'"
     )
+
+
+def _print_users(users: list[DemoUser], url: str) -> None:
+    console.print(
+        f"\n[bold]People[/]: sign in at the dashboard {url}/ or at a node's page", highlight=False
+    )
+    console.print(f"  {'username':<15} {'password':<22} who", highlight=False)
+    for user in users:
+        who = PERSON_TITLES[user.role]
+        if user.organisation:
+            who += f": {user.organisation} (owner level on node {user.node_id})"
+        console.print(f"  {user.username:<15} {user.password:<22} {who}", highlight=False)
 
 
 def _print_client(client: DemoClient, issuer: str, url: str) -> None:
