@@ -19,7 +19,6 @@ import contextlib
 import contextvars
 import datetime as dt
 import functools
-import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
 import httpx
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auth.keys import jwk_thumbprint, public_key_from_jwk
@@ -394,9 +394,11 @@ def _parsed_url(url: str) -> httpx.URL:
 
 
 def _json_body(response: httpx.Response) -> object:
+    # JSON over HTTP is UTF-8 (RFC 8259); orjson decodes a node's answer several times faster
+    # than the standard library, a visible share of a 50-node fan-out.
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         raise NodeBadAnswer(
             f"HTTP {response.status_code}: the answer is not JSON"
             f" ({response.headers.get('content-type', 'no content type')})"
