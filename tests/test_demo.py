@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from auth.levels import Level
 from service.federation_demo import free_port
 from service.node.demo import DEMO_ORGANISATIONS
+
+# The demo keeps its data in its own SQLite files: the PostgreSQL run adds nothing here.
+pytestmark = pytest.mark.demo_files
 
 STOCKTAKE = "{ stocktake { entries { organisation } sources { nodeId status message } } }"
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from auth.tokens import Role
 from service.federation_demo import prepare_auth, web_env
 from service.node.demo import DEMO_ORGANISATIONS
 from tests.auth.conftest import running_auth_server
 from tests.auth.relying_party import RelyingParty
+
+# The demo keeps its data in its own SQLite files: the PostgreSQL run adds nothing here.
+pytestmark = pytest.mark.demo_files
 
 
 async def test_demo_people_sign_in_through_the_dashboards_web_clients(tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ from playwright.sync_api import Page, expect
 from service.federation_demo import DemoFederation, DemoUser, RunningProcess, run_demo_federation
 from tests.web.conftest import PHONE, save_screenshot, sign_in
 
+# The demo keeps its data in its own SQLite files: the PostgreSQL run adds nothing here.
+pytestmark = pytest.mark.demo_files
+
 NODE = "riverbend"
 # Riverbend's land-rights scorecard: values released to the coalition, discoverable by anyone.
 COALITION_ONLY = "land-rights-scorecard"

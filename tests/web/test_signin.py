@@ -16,6 +16,9 @@ from auth.tokens import Role
 from service.federation_demo import DemoFederation, DemoUser, run_demo_federation
 from tests.web.conftest import entered_in_thread, save_screenshot, sign_in
 
+# The demo keeps its data in its own SQLite files: the PostgreSQL run adds nothing here.
+pytestmark = pytest.mark.demo_files
+
 # Datasets whose existence only the coalition may know (service/node/demo_catalogue.py).
 COALITION_ONLY = ("settlement-enumeration", "ipv-prevalence-2014-2016")
 STOCKTAKE = "{ stocktake { entries { organisation dataset indicator country group } } }"
