@@ -119,16 +119,7 @@ def verify(session: Session, batch_size: int = 5000) -> Verification:
             )
         if entry.prev_hash != prev_hash:
             problems.append(ChainProblem(entry.seq, "does not follow the entry before it"))
-        record = AuditRecord(
-            caller=entry.caller,
-            level=entry.level,
-            action=entry.action,
-            operation=entry.operation,
-            detail=json.loads(entry.detail),
-            cells_returned=entry.cells_returned,
-            cells_suppressed=entry.cells_suppressed,
-        )
-        if entry_hash(entry.prev_hash, entry.seq, entry.at, record) != entry.entry_hash:
+        if altered(entry):
             problems.append(ChainProblem(entry.seq, "altered: its content does not match its hash"))
         expected_seq, prev_hash = entry.seq + 1, entry.entry_hash
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
@@ -139,6 +130,20 @@ def verify(session: Session, batch_size: int = 5000) -> Verification:
             ChainProblem(head.seq, f"removed: the log ends at entry {expected_seq - 1}")
         )
     return Verification(entries=count, problems=problems)
+
+
+def altered(entry: AuditEntry) -> bool:
+    """Whether a stored entry's content no longer matches the hash it was chained with."""
+    record = AuditRecord(
+        caller=entry.caller,
+        level=entry.level,
+        action=entry.action,
+        operation=entry.operation,
+        detail=json.loads(entry.detail),
+        cells_returned=entry.cells_returned,
+        cells_suppressed=entry.cells_suppressed,
+    )
+    return entry_hash(entry.prev_hash, entry.seq, entry.at, record) != entry.entry_hash
 
 
 def recent(session: Session, limit: int = 50) -> list[AuditEntry]:

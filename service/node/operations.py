@@ -8,7 +8,6 @@ it shows a `public`, `government` or `coalition` caller getting is what they wou
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -144,16 +143,7 @@ def _entry_problems(entry: AuditEntry, parent: AuditEntry | None) -> list[audit.
             )
         if entry.prev_hash != parent.entry_hash:
             problems.append(audit.ChainProblem(entry.seq, "does not follow the entry before it"))
-    record = audit.AuditRecord(
-        caller=entry.caller,
-        level=entry.level,
-        action=entry.action,
-        operation=entry.operation,
-        detail=json.loads(entry.detail),
-        cells_returned=entry.cells_returned,
-        cells_suppressed=entry.cells_suppressed,
-    )
-    if audit.entry_hash(entry.prev_hash, entry.seq, entry.at, record) != entry.entry_hash:
+    if audit.altered(entry):
         problems.append(
             audit.ChainProblem(entry.seq, "altered: its content does not match its hash")
         )
