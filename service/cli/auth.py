@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sys
+from collections.abc import Iterator
 
 import click
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from auth import clients as client_store
 from auth import users as user_store
@@ -100,18 +103,14 @@ def add_client(
 ) -> None:
     """Register a client and print its secret — once: only a hash of it is kept."""
     settings = settings_from_env()
-    engine = _migrated_engine(settings)
-    try:
-        with make_session_factory(engine).begin() as session:
-            record, secret = client_store.add_client(
-                session,
-                name=name,
-                role=Role(role) if role else None,
-                organisation=organisation,
-                redirect_uris=redirect_uris,
-            )
-    finally:
-        engine.dispose()
+    with _auth_session(settings) as session:
+        record, secret = client_store.add_client(
+            session,
+            name=name,
+            role=Role(role) if role else None,
+            organisation=organisation,
+            redirect_uris=redirect_uris,
+        )
     kind = record.role.value if record.role else "web client"
     console.print(f"client [bold]{record.client_id}[/] — {record.name} ({kind})")
     if record.organisation:
@@ -136,12 +135,8 @@ def add_client(
 def list_clients() -> None:
     """Every registered client, revoked ones included."""
     settings = settings_from_env()
-    engine = _migrated_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            records = client_store.list_clients(session)
-    finally:
-        engine.dispose()
+    with _auth_session(settings) as session:
+        records = client_store.list_clients(session)
     table = Table("name", "role", "organisation", "added", "last token", "status")
     # The id is what `revoke` takes: shown whole, however narrow the terminal.
     table.add_column("client id", overflow="fold")
@@ -166,12 +161,8 @@ def list_clients() -> None:
 def revoke_client(client_id: str) -> None:
     """Stop issuing tokens to CLIENT_ID; tokens already issued expire within their lifetime."""
     settings = settings_from_env()
-    engine = _migrated_engine(settings)
-    try:
-        with make_session_factory(engine).begin() as session:
-            record = client_store.revoke_client(session, client_id)
-    finally:
-        engine.dispose()
+    with _auth_session(settings) as session:
+        record = client_store.revoke_client(session, client_id)
     console.print(
         f"client [bold]{record.client_id}[/] ({record.name}) revoked; tokens already issued "
         f"expire within {settings.token_lifetime} seconds"
@@ -201,19 +192,15 @@ def add_user(
     """Add a user and print their generated password — once: only a hash of it is kept."""
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     settings = settings_from_env()
-    engine = _migrated_engine(settings)
-    try:
-        with make_session_factory(engine).begin() as session:
-            record, password = user_store.add_user(
-                session,
-                username=username,
-                name=name,
-                role=Role(role),
-                organisation=organisation,
-                password=password,
-            )
-    finally:
-        engine.dispose()
+    with _auth_session(settings) as session:
+        record, password = user_store.add_user(
+            session,
+            username=username,
+            name=name,
+            role=Role(role),
+            organisation=organisation,
+            password=password,
+        )
     console.print(f"user [bold]{record.username}[/] — {record.name} ({record.role.value})")
     if record.organisation:
         console.print(f"organisation: {record.organisation}", highlight=False)
@@ -231,12 +218,8 @@ def add_user(
 def list_users() -> None:
     """Every user, removed ones included."""
     settings = settings_from_env()
-    engine = _migrated_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            records = user_store.list_users(session)
-    finally:
-        engine.dispose()
+    with _auth_session(settings) as session:
+        records = user_store.list_users(session)
     table = Table("username", "name", "role", "organisation", "added", "last sign-in", "status")
     table.add_column("subject", overflow="fold")
     for record in records:
@@ -259,16 +242,23 @@ def list_users() -> None:
 def remove_user(username: str) -> None:
     """Stop USERNAME signing in; access tokens already issued expire within their lifetime."""
     settings = settings_from_env()
-    engine = _migrated_engine(settings)
-    try:
-        with make_session_factory(engine).begin() as session:
-            record = user_store.remove_user(session, username)
-    finally:
-        engine.dispose()
+    with _auth_session(settings) as session:
+        record = user_store.remove_user(session, username)
     console.print(
         f"user [bold]{record.username}[/] ({record.name}) removed; access tokens already "
         f"issued expire within {settings.token_lifetime} seconds"
     )
+
+
+@contextlib.contextmanager
+def _auth_session(settings: Settings) -> Iterator[Session]:
+    """A transaction on the migrated auth database, its engine disposed afterwards."""
+    engine = _migrated_engine(settings)
+    try:
+        with make_session_factory(engine).begin() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def _migrated_engine(settings: Settings) -> Engine:
