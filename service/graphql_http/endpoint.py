@@ -213,31 +213,24 @@ class GraphQLHTTP(Generic[ContextT]):
             if method == "GET"
             else (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
         )
+        arguments: dict[str, Any] = {
+            "variable_values": params.variables,
+            "context_value": exchange.context,
+            "operation_name": params.operation_name,
+            "allowed_operation_types": allowed,
+            "operation_extensions": params.extensions,
+        }
         if self._execute_in_thread:
 
             def run() -> ExecutionResult:
                 try:
-                    return self._schema.execute_sync(
-                        params.query,
-                        variable_values=params.variables,
-                        context_value=exchange.context,
-                        operation_name=params.operation_name,
-                        allowed_operation_types=allowed,
-                        operation_extensions=params.extensions,
-                    )
+                    return self._schema.execute_sync(params.query, **arguments)
                 finally:
                     self._close_now(exchange)
 
             return await anyio.to_thread.run_sync(run)
         try:
-            return await self._schema.execute(
-                params.query,
-                variable_values=params.variables,
-                context_value=exchange.context,
-                operation_name=params.operation_name,
-                allowed_operation_types=allowed,
-                operation_extensions=params.extensions,
-            )
+            return await self._schema.execute(params.query, **arguments)
         finally:
             self._close_now(exchange)
 
