@@ -122,7 +122,7 @@ def add_client(
         raise BadRequest("an organisation name has at most 200 characters")
     secret = secrets.token_urlsafe(_SECRET_BYTES)
     row = OAuthClient(
-        client_id=_new_client_id(name),
+        client_id=readable_id(name, "client"),
         name=name,
         role=role.value if role is not None else None,
         organisation=organisation,
@@ -213,9 +213,10 @@ def utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def _new_client_id(name: str) -> str:
-    # Readable in audit logs ("<issuer>#ministry-of-planning-kenya-3f9a2c1b"), unique by the suffix.
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].strip("-") or "client"
+def readable_id(name: str, fallback: str) -> str:
+    """An identifier readable in audit logs ("<issuer>#ministry-of-planning-kenya-3f9a2c1b"),
+    unique by its random suffix."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].strip("-") or fallback
     return f"{slug}-{secrets.token_hex(4)}"
 
 

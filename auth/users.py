@@ -8,6 +8,7 @@ tell which usernames are real.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from auth.clients import hash_secret, utc, verify_secret
+from auth.clients import hash_secret, readable_id, utc, verify_secret
 from auth.models import User
 from auth.tokens import Role
 from service.db import utcnow
@@ -26,8 +27,13 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
 _GENERATED_PASSWORD_BYTES = 15
-# Checked against when the username is unknown, so that an unknown name costs one scrypt too.
-_DUMMY_HASH = hash_secret(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so that an unknown name costs one scrypt
+    too; made on first use, not at import."""
+    return hash_secret(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ def add_user(
     if _find_active(session, username) is not None:
         raise BadRequest(f"there is already a user {username!r}")
     row = User(
-        subject=_new_subject(username),
+        subject=readable_id(username, "user"),
         username=username,
         name=name,
         role=role.value,
@@ -121,7 +127,7 @@ def authenticate(session: Session, username: str, password: str) -> UserRecord |
     row = _find_active(session, normalise_username(username)[:100])
     candidate = password[:MAX_PASSWORD_LENGTH]
     if row is None:
-        verify_secret(candidate, _DUMMY_HASH)
+        verify_secret(candidate, _dummy_hash())
         return None
     if len(password) > MAX_PASSWORD_LENGTH or not verify_secret(candidate, row.password_hash):
         return None
@@ -143,12 +149,6 @@ def _find_active(session: Session, username: str) -> User | None:
     return session.execute(
         select(User).where(User.username == username, User.active.is_(True))
     ).scalar_one_or_none()
-
-
-def _new_subject(username: str) -> str:
-    # Readable in a node's audit log ("<issuer>#amina-3f9a2c1b"), never reused by the suffix.
-    slug = re.sub(r"[^a-z0-9]+", "-", username).strip("-")[:48].strip("-") or "user"
-    return f"{slug}-{secrets.token_hex(4)}"
 
 
 def _record(row: User) -> UserRecord:
