@@ -8,6 +8,7 @@ it shows a `public`, `government` or `coalition` caller getting is what they wou
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from auth.levels import Level
 from service.node import audit
 from service.node.coverage import coverage
 from service.node.datasets import DatasetInfo, list_datasets
+from service.node.decision_cache import DecisionCache
 from service.node.disclosure import DisclosurePolicy, LevelRule, Reason
 from service.node.filters import CellFilter
 from service.node.models import AuditEntry, AuditHead, Dataset, DatasetVersion
-from service.node.observations import ReleasedCell, read_page
+from service.node.observations import ReleasedCell, iterate_cells
 
 # Levels a preview can take: the owner sees everything already.
 PREVIEW_LEVELS: tuple[Level, ...] = (Level.PUBLIC, Level.GOVERNMENT, Level.COALITION)
@@ -195,6 +197,7 @@ def see_as(
     *,
     sample_size: int = 10,
     max_cells: int = 50_000,
+    decision_cache: DecisionCache | None = None,
 ) -> SeeAs:
     """What a caller at `level` gets from this node, dataset by dataset.
 
@@ -216,32 +219,26 @@ def see_as(
         suppressed_sample: list[ReleasedCell] = []
         counted_all = True
         if info.slug in readable:
-            counted_all = False
-            after: str | None = None
-            cell_filter = CellFilter(datasets=[info.slug])
-            while released + suppressed < max_cells:
-                page = read_page(
-                    session,
-                    level=level,
-                    policy=policy,
-                    cell_filter=cell_filter,
-                    first=min(2000, max_cells - released - suppressed),
-                    after=after,
-                )
-                for released_cell in page.cells:
-                    if released_cell.suppression is None:
-                        released += 1
-                    else:
-                        suppressed += 1
-                        reasons[released_cell.suppression] += 1
-                        if len(suppressed_sample) < sample_size:
-                            suppressed_sample.append(released_cell)
-                if len(sample) < sample_size:
-                    sample.extend(page.cells[: sample_size - len(sample)])
-                if not page.has_next_page:
-                    counted_all = True
+            cells = iterate_cells(
+                session,
+                level=level,
+                policy=policy,
+                cell_filter=CellFilter(datasets=[info.slug]),
+                decision_cache=decision_cache,
+            )
+            for seen, released_cell in enumerate(itertools.islice(cells, max_cells + 1)):
+                if seen == max_cells:
+                    counted_all = False
                     break
-                after = page.end_cursor
+                if len(sample) < sample_size:
+                    sample.append(released_cell)
+                if released_cell.suppression is None:
+                    released += 1
+                else:
+                    suppressed += 1
+                    reasons[released_cell.suppression] += 1
+                    if len(suppressed_sample) < sample_size:
+                        suppressed_sample.append(released_cell)
         previews.append(
             DatasetPreview(
                 dataset=info,
