@@ -19,13 +19,14 @@ from federation.answers import (
     COVERAGE_QUERY,
     DATA_VERSION_QUERY,
     OBSERVATIONS_QUERY,
+    CoverageAnswer,
     FederatedCell,
     FederatedCoverage,
     NodeHeader,
-    coverage_cell,
     observation_cell,
     read_list,
     read_text,
+    tag_cells,
 )
 from federation.cache import CoverageCache, cache_key
 from federation.registry import RegisteredNode
@@ -245,6 +246,10 @@ class Federation:
             schema_version=read_text(raw, "schemaVersion"),
             data_version=read_text(raw, "dataVersion"),
         )
+        return self.check_header(node, header)
+
+    def check_header(self, node: RegisteredNode, header: NodeHeader) -> NodeHeader:
+        """`header` if it is of `node` and of this coordinator's major schema version."""
         if major(header.schema_version) != major(self.schema_version):
             raise NodeBadAnswer(
                 f"the node speaks schema version {header.schema_version}; this coordinator "
@@ -286,9 +291,11 @@ class Federation:
                     return NodeResult(list(cached.items), signature=signature)
                 self.coverage_cache.drop(key)
             with collect_signatures() as verified:
-                data = await self.transport.execute(node, COVERAGE_QUERY, variables, authorization)
-            header = self.read_header(node, data)
-            cells = [coverage_cell(node, raw) for raw in read_list(data, "coverage")]
+                answer = await self.transport.execute_as(
+                    node, COVERAGE_QUERY, variables, authorization, CoverageAnswer
+                )
+            header = self.check_header(node, answer.node)
+            cells = tag_cells(node.node_id, answer.coverage)
             self.coverage_cache.put(key, header.data_version, cells)
             self._coverage_signatures.put(key, header.data_version, verified[-1:])
             return NodeResult(cells, signature=verified[-1] if verified else None)

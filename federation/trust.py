@@ -26,7 +26,13 @@ from auth.keys import fingerprint, jwk_thumbprint, public_key_from_jwk
 from auth.signatures import Rejection, SignatureRejected
 from federation import registry
 from federation.registry import RegisteredNode
-from federation.transport import NodeAddress, Verdict, check_signature, verify_registered_keys
+from federation.transport import (
+    NodeAddress,
+    NodeResponse,
+    Verdict,
+    check_signature,
+    verify_registered_keys,
+)
 from service.errors import LnobError
 
 logger = logging.getLogger(__name__)
@@ -59,7 +65,7 @@ class RegistryVerifier:
         self.client = client
         self.timeout = timeout
 
-    async def __call__(self, node: NodeAddress, response: httpx.Response) -> Verdict:
+    async def __call__(self, node: NodeAddress, response: NodeResponse) -> Verdict:
         if node.public_key is None:
             return await verify_registered_keys(node, response)
         verdict = check_signature(node, response)
@@ -67,7 +73,7 @@ class RegistryVerifier:
             return verdict
         return await self._after_rotation(node, response)
 
-    async def _after_rotation(self, node: NodeAddress, response: httpx.Response) -> Verdict:
+    async def _after_rotation(self, node: NodeAddress, response: NodeResponse) -> Verdict:
         """The answer is signed by a key `node` does not hold: did the node rotate its key?"""
         current = await anyio.to_thread.run_sync(self._read, node.node_id)
         if current is None:

@@ -1,7 +1,7 @@
 """The coordinator's HTTP application: federated GraphQL, CSV downloads, health.
 
 `create_coordinator_app(settings)`; its lifespan builds the database engine, the HTTP transport
-that reaches the nodes (one connection pool per node), and the `Federation` over the node
+that reaches the nodes (connections kept alive per node), and the `Federation` over the node
 registry. Every node answer is verified against the keys the registry holds for that node
 (`RegistryVerifier`).
 """
@@ -62,7 +62,7 @@ def create_coordinator_app(
 ) -> Starlette:
     """A coordinator over the registry in `settings.coordinator_database_url`.
 
-    `transport` replaces how nodes are reached (HTTP, one connection pool per node, by default,
+    `transport` replaces how nodes are reached (HTTP, connections kept alive per node, by default,
     verifying every answer's signature: a replacement transport is responsible for its own).
     """
     schema = build_coordinator_schema()
@@ -87,8 +87,7 @@ def create_coordinator_app(
         async def on_answer(statuses: Sequence[SourceStatus]) -> None:
             await anyio.to_thread.run_sync(remember, statuses)
 
-        # One connection pool per node (HttpTransport); this client fetches identity documents.
-        limits = httpx.Limits(max_connections=max(settings.fanout_concurrency, 1))
+        # The nodes are asked through HttpTransport; this client fetches identity documents.
         try:
             async with (
                 httpx.AsyncClient(timeout=settings.node_timeout, follow_redirects=False) as client,
@@ -98,7 +97,7 @@ def create_coordinator_app(
                     verify_response=RegistryVerifier(
                         sessions, client, timeout=settings.node_timeout
                     ),
-                    limits=limits,
+                    connections=max(settings.fanout_concurrency, 1),
                 ) as http_transport,
             ):
                 federation = Federation.from_settings(

@@ -98,10 +98,9 @@ def nodes() -> None:
 
 
 async def _fetch_identity(settings: Settings, url: str) -> tuple[str, NodeIdentity]:
-    async with httpx.AsyncClient(timeout=settings.node_timeout) as client:
-        transport = HttpTransport(
-            client, timeout=settings.node_timeout, retry_backoff=settings.fanout_retry_backoff
-        )
+    async with HttpTransport(
+        timeout=settings.node_timeout, retry_backoff=settings.fanout_retry_backoff
+    ) as transport:
         return await registry.fetch_identity(transport, url)
 
 
@@ -282,13 +281,14 @@ async def _check(settings: Settings) -> list[tuple[RegisteredNode, SourceStatus,
         async def registered_nodes() -> list[RegisteredNode]:
             return registered
 
-        async with httpx.AsyncClient(timeout=settings.node_timeout) as client:
-            transport = HttpTransport(
-                client,
+        async with (
+            httpx.AsyncClient(timeout=settings.node_timeout) as client,
+            HttpTransport(
                 timeout=settings.node_timeout,
                 retry_backoff=settings.fanout_retry_backoff,
                 verify_response=RegistryVerifier(sessions, client, timeout=settings.node_timeout),
-            )
+            ) as transport,
+        ):
             answer = await Federation.from_settings(settings, registered_nodes, transport).check()
         versions = {header.node_id: header.schema_version for header in answer.items}
         with sessions.begin() as session:

@@ -411,8 +411,7 @@ def register_identity(
 
 async def register_url(sessions: sessionmaker[Session], url: str) -> RegisteredNode:
     """Register the node at `url` as `lnob coordinator nodes add` does: ask it who it is."""
-    async with httpx.AsyncClient() as client:
-        transport = HttpTransport(client, timeout=5, retry_backoff=0.05)
+    async with HttpTransport(timeout=5, retry_backoff=0.05) as transport:
         endpoint, identity = await registry.fetch_identity(transport, url)
     with sessions.begin() as session:
         return registry.register(session, endpoint, identity)
@@ -449,10 +448,10 @@ async def federation_over(
 
     async with httpx.AsyncClient() as client:
         verifier = verify_response or RegistryVerifier(sessions, client, timeout=node_timeout)
-        transport = HttpTransport(
-            client, timeout=node_timeout, retry_backoff=0.05, verify_response=verifier
-        )
-        yield Federation(
-            nodes, transport, concurrency=concurrency, deadline=deadline,
-            cache_seconds=cache_seconds,
-        )  # fmt: skip
+        async with HttpTransport(
+            timeout=node_timeout, retry_backoff=0.05, verify_response=verifier
+        ) as transport:
+            yield Federation(
+                nodes, transport, concurrency=concurrency, deadline=deadline,
+                cache_seconds=cache_seconds,
+            )  # fmt: skip

@@ -6,7 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from auth.levels import Level
 from federation.fanout import COVERAGE_QUERY, FederatedCoverage
 from federation.registry import NodeIdentity
-from federation.transport import NodeAddress, Verdict
+from federation.transport import NodeAddress, NodeResponse, Verdict
 from service.db import make_engine
 from service.node.ingest import DatasetMeta, IngestOptions, ingest_file
 from tests.federation.conftest import (
@@ -139,7 +138,7 @@ async def test_a_response_that_fails_verification_is_dropped_as_untrusted(
     for node in demo_nodes:
         await register_url(sessions, node.url)
 
-    async def only_lantern(node: NodeAddress, response: httpx.Response) -> Verdict:
+    async def only_lantern(node: NodeAddress, response: NodeResponse) -> Verdict:
         if node.node_id == "lantern":
             return Verdict(trusted=True, reason="test: trusted")
         return Verdict(trusted=False, reason="test: no valid signature")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -44,8 +43,7 @@ def test_migrations_build_the_tables_the_models_describe(coordinator_engine: Eng
 
 
 async def fetch(url: str) -> tuple[str, registry.NodeIdentity]:
-    async with httpx.AsyncClient() as client:
-        transport = HttpTransport(client, timeout=5, retry_backoff=0.05)
+    async with HttpTransport(timeout=5, retry_backoff=0.05) as transport:
         return await registry.fetch_identity(transport, url)
 
 

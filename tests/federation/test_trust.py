@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from multidict import CIMultiDict
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -26,7 +27,7 @@ from auth.signatures import sign_response, verify_response
 from federation import registry
 from federation.fanout import FederatedAnswer, SourceStatus
 from federation.registry import RegisteredNode
-from federation.transport import check_signature, node_keys
+from federation.transport import NodeResponse, check_signature, node_keys
 from service.cli.coordinator import coordinator
 from service.node.identity import load_signing_key
 from service.node_app import create_node_app
@@ -271,8 +272,8 @@ async def test_a_rotated_key_is_accepted_on_the_old_keys_word(
     # verifies; after it, it does not.
     body = b'{"data":{"node":{"id":"lantern"}}}'
     signed = sign_response(rotation.old, status=200, content_type="application/json", body=body)
-    from_a_replica = httpx.Response(
-        200, headers={"Content-Type": "application/json", **signed}, content=body
+    from_a_replica = NodeResponse(
+        200, CIMultiDict({"Content-Type": "application/json", **signed}), body
     )
     assert check_signature(node, from_a_replica).trusted
     later = rotation.valid_until + dt.timedelta(seconds=1)

@@ -5,9 +5,9 @@ federated question over real node servers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -306,6 +306,8 @@ def start_small_node(folder: Path, node_id: str, organisation: str) -> tuple[Ser
     return serve(app), engine
 
 
+T = TypeVar("T")
+
 NODES_CHECK = "{ nodes(check: true) { id lastStatus } }"
 
 
@@ -326,6 +328,21 @@ class HeldTransport:
         variables: Mapping[str, object],
         authorization: str | None,
     ) -> dict[str, Any]:
+        return await self._timed(node, self.inner.execute(node, document, variables, authorization))
+
+    async def execute_as(
+        self,
+        node: NodeAddress,
+        document: str,
+        variables: Mapping[str, object],
+        authorization: str | None,
+        shape: type[T],
+    ) -> T:
+        return await self._timed(
+            node, self.inner.execute_as(node, document, variables, authorization, shape)
+        )
+
+    async def _timed(self, node: NodeAddress, call: Coroutine[Any, Any, T]) -> T:
         loop = asyncio.get_running_loop()
         started = loop.time()
         status = "OK"
@@ -333,11 +350,12 @@ class HeldTransport:
             if node.node_id == self.held:
                 self.holding.set()
                 await self.release.wait()
-            return await self.inner.execute(node, document, variables, authorization)
+            return await call
         except NodeCallError as exc:
             status = exc.status
             raise
         finally:
+            call.close()  # never awaited when the wait was cancelled
             record_fanout(node.node_id, status, loop.time() - started)
 
 
@@ -365,10 +383,8 @@ async def test_scraping_metrics_during_a_federated_question(
         settings: Settings = coordinator_settings(
             database_url, node_timeout=2.0, fanout_retry_backoff=0.01
         )
-        async with httpx.AsyncClient() as node_client:
-            transport = HeldTransport(
-                HttpTransport(node_client, timeout=2.0, retry_backoff=0.01), held="lantern"
-            )
+        async with HttpTransport(timeout=2.0, retry_backoff=0.01) as node_transport:
+            transport = HeldTransport(node_transport, held="lantern")
             app = create_coordinator_app(
                 settings, transport=transport, engine=coordinator_engine_here
             )
