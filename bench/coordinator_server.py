@@ -1,7 +1,7 @@
 """The coordinator as `lnob coordinator serve` builds it, for uvicorn's `--factory`.
 
 `python -m uvicorn bench.coordinator_server:app --factory` serves it with settings from the
-environment, whether or not this checkout's CLI names the command yet.
+environment, set for serving as the `serve` commands set it (`service.serving.for_serving`).
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from service.coordinator_app import create_coordinator_app
+from service.serving import for_serving
 from service.settings import load_settings
 
 
 def app() -> Starlette:
-    return create_coordinator_app(load_settings())
+    return for_serving(create_coordinator_app(load_settings()))

@@ -65,13 +65,12 @@ def init() -> None:
 def serve(host: str, port: int) -> None:
     """Serve /token, /authorize (sign-in), /userinfo, /.well-known/jwks.json and the
     OpenID Connect and RFC 8414 metadata."""
-    import uvicorn
-
     from auth.server import create_auth_app
+    from service.serving import serve as serve_app
 
     settings = settings_from_env()
     configure_logging(logging.INFO)
-    uvicorn.run(create_auth_app(settings), host=host, port=port, log_config=None, access_log=False)
+    serve_app(create_auth_app(settings), host=host, port=port)
 
 
 @auth.group()

@@ -81,15 +81,12 @@ def init() -> None:
 @fail_cleanly
 def serve(host: str, port: int) -> None:
     """Serve federated GraphQL at /graphql, /download/stocktake.csv, /healthz and /readyz."""
-    import uvicorn
-
     from service.coordinator_app import create_coordinator_app
+    from service.serving import serve as serve_app
 
     settings = settings_from_env()
     configure_logging(logging.INFO)
-    uvicorn.run(
-        create_coordinator_app(settings), host=host, port=port, log_config=None, access_log=False
-    )
+    serve_app(create_coordinator_app(settings), host=host, port=port)
 
 
 @coordinator.group()

@@ -225,13 +225,12 @@ def audit_log(limit: int, verify: bool) -> None:
 @fail_cleanly
 def serve(host: str, port: int) -> None:
     """Serve GraphQL at /graphql, downloads, /healthz and /readyz with uvicorn."""
-    import uvicorn
-
     from service.node_app import create_node_app
+    from service.serving import serve as serve_app
 
     settings = settings_from_env()
     configure_logging(logging.INFO)
-    uvicorn.run(create_node_app(settings), host=host, port=port, log_config=None, access_log=False)
+    serve_app(create_node_app(settings), host=host, port=port)
 
 
 node.add_command(keys)
