@@ -7,7 +7,11 @@ field selected on its type is a plain strawberry attribute (no resolver, no argu
 extensions, no directive other than `@skip`/`@include`, which field collection has already
 applied) of a scalar or enum type, or of an object type whose selected fields qualify in turn,
 or a list of them, each value is read and coerced as graphql-core would. A page of cells, its
-edges and its page info are then one loop each.
+edges and its page info are then one loop each; so is a list of such objects that a resolver
+returns (a stocktake's thousands of entries), item after item, when every item is a plain
+object (of a class whose instances can never be awaitable) or an allowed null. Strings, IDs,
+booleans and 32-bit ints of exactly their type, and lists of non-null strings, go into the
+answer as they are.
 
 Anything else takes graphql-core's own path for the whole object: resolvers, `__typename`,
 fragment variables, deferred fragments, resolver middleware, a null in a non-null field, a value
@@ -18,7 +22,7 @@ starting over on that path gives the same answer and reports errors exactly as b
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from math import isfinite
 from types import CoroutineType, GeneratorType
 from typing import Any, cast
@@ -36,6 +40,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLString,
     Undefined,
     is_leaf_type,
@@ -65,7 +70,7 @@ class _Field:
     coerce it (a scalar or enum, `quick` first) or complete it with `plan` (an object), item by
     item when it is a list."""
 
-    __slots__ = ("coerce", "is_list", "item_non_null", "non_null", "plan", "quick")
+    __slots__ = ("coerce", "is_list", "item_as_is", "item_non_null", "non_null", "plan", "quick")
 
     def __init__(
         self,
@@ -76,6 +81,7 @@ class _Field:
         non_null: bool,
         is_list: bool,
         item_non_null: bool,
+        item_as_is: type | None = None,
     ) -> None:
         self.coerce = coerce
         self.quick = quick
@@ -83,6 +89,8 @@ class _Field:
         self.non_null = non_null
         self.is_list = is_list
         self.item_non_null = item_non_null
+        # Items of exactly this type go into the answer unchanged (a list of non-null strings).
+        self.item_as_is = item_as_is
 
 
 # One selected field: response key, attribute, how to read it, the types of the values that are
@@ -129,6 +137,72 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
             parent_type, source_value, path, grouped_field_set, position_context
         )
 
+    def complete_iterable_value(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        items: Iterable[Any],
+        position_context: Any,
+    ) -> Any:
+        # A list of objects from a resolver (a stocktake's thousands of entries): each object
+        # in one loop, instead of graphql-core's completion machinery around every item.
+        if (
+            position_context is None
+            and not self._has_middleware
+            and (type(items) is list or type(items) is tuple)
+        ):
+            completed = self._complete_objects(item_type, field_details_list, path, items)
+            if completed is not None:
+                return completed
+        return super().complete_iterable_value(
+            item_type, field_details_list, info, path, items, position_context
+        )
+
+    def _complete_objects(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        items: list[Any] | tuple[Any, ...],
+    ) -> list[dict[str, Any] | None] | None:
+        """`items` completed with the plan of their object type, or None for graphql-core's
+        path: items that are not plain objects (null where not allowed, awaitable, an error), a
+        type that checks its objects, a selection that needs resolvers, or a streamed list."""
+        non_null = isinstance(item_type, GraphQLNonNull)
+        named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if not isinstance(named, GraphQLObjectType) or named.is_type_of is not None:
+            return None
+        if self.get_stream_usage(field_details_list, path) is not None:
+            return None
+        grouped, defer_usages, _forbidden = self.collect_subfields(named, field_details_list)
+        if defer_usages:
+            return None
+        plan = self._plan(named, grouped)
+        if plan is None:
+            return None
+        complete = self._complete
+        results: list[dict[str, Any] | None] = []
+        append = results.append
+        checked: type | None = None
+        try:
+            for item in items:
+                kind = type(item)
+                if kind is not checked:
+                    if item is None:
+                        if non_null:
+                            return None
+                        append(None)
+                        continue
+                    if not _never_awaitable(kind):
+                        return None
+                    checked = kind
+                append(complete(plan, item))
+        except _FallBack:
+            return None
+        return results
+
     def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _Plan | None:
         """The plan of `grouped` on `parent_type`, or None if a field needs the stock path."""
         key = (parent_type, id(grouped))
@@ -157,12 +231,17 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         named, non_null, is_list, item_non_null = shape
         coerce, quick, plan = None, None, None
         answered_as_is: frozenset[type] = frozenset()
+        item_as_is: type | None = None
         if is_leaf_type(named):
             coerce = named.coerce_output_value
             quick = _quick_coercion(named)
             plain = _ANSWERED_AS_THEY_ARE.get(named)
+            if plain is None and named is GraphQLInt:
+                plain = int  # answered as it is within GraphQL's 32 bits (checked in `_complete`)
             if plain is not None and not is_list:
                 answered_as_is = frozenset({plain} if non_null else {plain, type(None)})
+            if plain is not None and plain is not int and is_list and item_non_null:
+                item_as_is = plain
         elif isinstance(named, GraphQLObjectType) and named.is_type_of is None:
             grouped, defer_usages, _forbidden = self.collect_subfields(named, details)
             if defer_usages:
@@ -179,6 +258,7 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
             non_null=non_null,
             is_list=is_list,
             item_non_null=item_non_null,
+            item_as_is=item_as_is,
         )
         read = strawberry_field.default_resolver
         return (response_name, strawberry_field.python_name, read, answered_as_is, field)
@@ -187,7 +267,10 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         for response_name, attribute, read, answered_as_is, field in plan:
             value = read(source, attribute)
-            if type(value) in answered_as_is:
+            kind = type(value)
+            if kind in answered_as_is and (
+                kind is not int or GRAPHQL_MIN_INT <= cast(int, value) <= GRAPHQL_MAX_INT
+            ):
                 results[response_name] = value
             else:
                 results[response_name] = self._complete_value(field, value)
@@ -201,6 +284,13 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         if field.is_list:
             if type(value) is not list and type(value) is not tuple:
                 raise _FallBack
+            plain = field.item_as_is
+            if plain is not None:
+                for item in value:
+                    if type(item) is not plain:
+                        break
+                else:
+                    return list(value)
             return [self._item(field, item) for item in value]
         return self._value(field, value)
 

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import math
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import pytest
 import strawberry
@@ -328,3 +328,69 @@ class Slotted:
 )
 def test_only_types_that_can_never_be_awaited_skip_the_check(kind: type, inert: bool) -> None:
     assert _never_awaitable(kind) is inert
+
+
+class Row:
+    """An `Odd` in a class with slots: no instance could be awaitable, so a resolver's list of
+    them is completed by the fast path's own list loop."""
+
+    __slots__ = ("at", "colour", "count", "flag", "key", "maybe_tags", "name", "ratio", "tags")
+
+    def __init__(self, odd: Odd) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(odd, name))
+
+
+def test_a_row_class_takes_the_list_loop() -> None:
+    assert _never_awaitable(Row)
+
+
+@pytest.mark.parametrize(("values", "fails"), list(ODD_VALUES.values()), ids=list(ODD_VALUES))
+def test_lists_of_objects_are_answered_as_graphql_core_answers_them(
+    values: dict[str, Any], fails: bool
+) -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Odd]:
+            return cast(list[Odd], [Row(_odd()), Row(_odd(**values)), Row(_odd())])
+
+        @strawberry.field
+        def maybe_rows(self) -> list[Odd | None]:
+            return cast(list[Odd | None], (None, Row(_odd(**values))))
+
+    fields = "name count colour tags maybeTags at ratio key flag"
+    query = f"{{ rows {{ {fields} }} maybeRows {{ {fields} }} }}"
+    expected = answer(strawberry.Schema(query=Query), query, None)
+    assert answer(fast_schema(Query), query, None) == expected
+    assert bool(expected[1]) is fails
+    Recording.completed = 0
+    recorded = strawberry.Schema(query=Query, execution_context_class=Recording)
+    assert answer(recorded, query, None) == expected
+    if not fails and not isinstance(values.get("maybe_tags"), set):
+        assert Recording.completed == 4  # three rows, and the one row beside a null
+
+
+def test_lists_the_loop_cannot_answer_take_graphql_cores_path() -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def null_row(self) -> list[Odd]:  # a null where the list allows none
+            return cast(list[Odd], [Row(_odd()), None, Row(_odd())])
+
+        @strawberry.field
+        def generated(self) -> list[Odd]:  # not a list or tuple: iterated by graphql-core
+            return cast(list[Odd], (Row(_odd()) for _ in range(2)))
+
+        @strawberry.field
+        def mixed(self) -> list[Odd]:  # an object with an instance dictionary among rows
+            return [cast(Odd, Row(_odd())), _odd(), cast(Odd, Row(_odd()))]
+
+        @strawberry.field
+        def failing(self) -> list[Odd]:  # an error as an item
+            return cast(list[Odd], [Row(_odd()), ValueError("no row")])
+
+    for field in ("nullRow", "generated", "mixed", "failing"):
+        query = f"{{ {field} {{ name count tags }} }}"
+        expected = answer(strawberry.Schema(query=Query), query, None)
+        assert answer(fast_schema(Query), query, None) == expected
