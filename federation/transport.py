@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import logging
 import ssl
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -380,12 +381,14 @@ class HttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self.connections, limit_per_host=0, ssl=_tls_context()
             )
-            # No session-wide timeout: `execute` bounds each call, retry included.
+            # No session-wide timeout: `execute` bounds each call, retry included. A proxy named
+            # in the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) is used, as by the
+            # product's other clients; without one, no request pays for looking it up.
             self._own = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
                 json_serialize=_json_text,
-                auto_decompress=True,
+                trust_env=_proxy_in_environment(),
             )
         return self._own
 
@@ -487,6 +490,11 @@ def _tls_context() -> ssl.SSLContext:
     # The same trust store as the product's other HTTP clients (certifi, or SSL_CERT_FILE);
     # building it reads the CA bundle: once per process.
     return httpx.create_ssl_context()
+
+
+def _proxy_in_environment() -> bool:
+    proxies = urllib.request.getproxies()
+    return "http" in proxies or "https" in proxies
 
 
 def _json_text(value: object) -> str:

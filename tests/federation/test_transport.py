@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import urllib.parse
 import warnings
 
 import aiohttp
@@ -130,3 +132,63 @@ def test_a_nodes_keys_follow_the_registry_not_a_stale_cache() -> None:
     assert node_keys(before)[first.key_id].public_bytes_raw() != (
         node_keys(after)[second.key_id].public_bytes_raw()
     )
+
+
+class ForwardProxy:
+    """A plain-HTTP forward proxy on a loopback port: it records each request line and passes
+    the request on, one request per connection."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        request_line, *lines = head.split("\r\n")
+        self.requests.append(request_line)
+        method, target, version = request_line.split(" ")
+        url = urllib.parse.urlsplit(target)
+        fields = [line for line in lines if line]
+        length = next(
+            (int(f.split(":", 1)[1]) for f in fields if f.lower().startswith("content-length:")), 0
+        )
+        body = await reader.readexactly(length)
+        kept = [f for f in fields if not f.lower().startswith(("connection:", "proxy-"))]
+        upstream_reader, upstream_writer = await asyncio.open_connection(url.hostname, url.port)
+        upstream_writer.write(
+            f"{method} {url.path} {version}\r\n".encode()
+            + "\r\n".join([*kept, "Connection: close", "", ""]).encode("latin-1")
+            + body
+        )
+        writer.write(await upstream_reader.read())
+        await writer.drain()
+        upstream_writer.close()
+        writer.close()
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_requests(
+    sessions: sessionmaker[Session],
+    demo_nodes: list[RunningNode],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node, _ = await registered(sessions, demo_nodes)
+    proxy = ForwardProxy()
+    async with proxy as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with HttpTransport(timeout=5, retry_backoff=0.05) as transport:
+            data = await transport.execute(node, DATA_VERSION_QUERY, {}, None)
+    assert data["node"]["id"] == node.node_id
+    # The answer came through the proxy, and still verified against the node's key.
+    assert proxy.requests == [f"POST {node.url} HTTP/1.1"]
