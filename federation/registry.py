@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -398,3 +400,50 @@ def record_statuses(
         if batch:
             session.execute(update(NodeRecord), batch)
     session.flush()
+
+
+class RegistrySnapshot:
+    """The registered nodes each federated question asks, read again once `max_age` seconds
+    have passed since the last read.
+
+    Reading the registry is a query and a row object per node on every question (about 2 ms
+    for 50 nodes, on the path of every answer); the node list changes when an operator adds,
+    removes or pins a node. A change made elsewhere (the `lnob coordinator nodes` commands) is
+    seen within `max_age`. A key rotation the coordinator accepts is used at once regardless:
+    an answer signed by a key the snapshot does not hold sends the verifier back to the registry.
+    Questions arriving together share one read.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[list[RegisteredNode]]],
+        *,
+        max_age: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self.max_age = max_age
+        self._clock = clock
+        self._nodes: list[RegisteredNode] | None = None
+        self._read_at = 0.0
+        self._reading = asyncio.Lock()
+
+    async def __call__(self) -> list[RegisteredNode]:
+        nodes = self._fresh()
+        if nodes is not None:
+            return nodes
+        async with self._reading:
+            nodes = self._fresh()  # read meanwhile by another question
+            if nodes is None:
+                nodes = await self._read()
+                self._nodes, self._read_at = nodes, self._clock()
+        return nodes
+
+    def invalidate(self) -> None:
+        """Read the registry again on the next question."""
+        self._nodes = None
+
+    def _fresh(self) -> list[RegisteredNode] | None:
+        if self._nodes is not None and self._clock() - self._read_at < self.max_age:
+            return self._nodes
+        return None

@@ -81,8 +81,10 @@ def create_coordinator_app(
             with sessions.begin() as session:
                 registry.record_statuses(session, statuses)
 
-        async def registered_nodes() -> list[RegisteredNode]:
+        async def read_registry_off_the_loop() -> list[RegisteredNode]:
             return await anyio.to_thread.run_sync(read_registry)
+
+        registered_nodes = registry.RegistrySnapshot(read_registry_off_the_loop)
 
         async def on_answer(statuses: Sequence[SourceStatus]) -> None:
             await anyio.to_thread.run_sync(remember, statuses)

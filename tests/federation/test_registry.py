@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -15,15 +17,18 @@ from auth.keys import fingerprint
 from federation import registry
 from federation.fanout import SourceStatus
 from federation.models import CoordinatorBase
-from federation.registry import AlreadyRegistered, KeyMismatch
+from federation.registry import AlreadyRegistered, KeyMismatch, RegisteredNode
 from federation.transport import HttpTransport, NodeBadAnswer, NodeUnreachable
 from service import migrate
+from service.coordinator_app import create_coordinator_app
 from service.errors import BadRequest, NotFound
 from service.node.identity import load_signing_key
 from tests.federation.conftest import (
     RunningNode,
     StandIns,
+    coordinator_settings,
     register_identity,
+    register_url,
     standin_identity,
     unused_port_url,
 )
@@ -153,3 +158,81 @@ def test_a_pinned_key_is_read_from_text_or_a_file(tmp_path: Path) -> None:
         registry.read_jwk('{"kty": "RSA", "n": "x"}')
     with pytest.raises(BadRequest, match="not JSON"):
         registry.read_jwk("{nope")
+
+
+def standin_registered(node_id: str) -> RegisteredNode:
+    identity = standin_identity(node_id)
+    return RegisteredNode(
+        node_id=identity.node_id, name=identity.name, organisation=identity.organisation,
+        url=f"http://127.0.0.1:9/{node_id}/graphql", public_key=identity.public_key,
+        key_id=identity.key_id, schema_version=identity.schema_version,
+        added_at=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+
+
+class Reads:
+    """A registry reader that counts its reads and can be held mid-read."""
+
+    def __init__(self, nodes: list[RegisteredNode]) -> None:
+        self.nodes = nodes
+        self.count = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def __call__(self) -> list[RegisteredNode]:
+        self.count += 1
+        await self.release.wait()
+        return list(self.nodes)
+
+
+def snapshot_over(reads: Reads) -> tuple[registry.RegistrySnapshot, list[float]]:
+    now = [100.0]
+    return registry.RegistrySnapshot(reads, max_age=1.0, clock=lambda: now[0]), now
+
+
+async def test_the_snapshot_reads_again_only_once_it_is_older_than_its_age() -> None:
+    first = standin_registered("one")
+    reads = Reads([first])
+    snapshot, now = snapshot_over(reads)
+    assert [n.node_id for n in await snapshot()] == ["one"]
+    reads.nodes.append(standin_registered("two"))  # added elsewhere
+    now[0] += 0.5
+    assert [n.node_id for n in await snapshot()] == ["one"]
+    assert reads.count == 1
+    now[0] += 0.5  # one second since the read
+    assert [n.node_id for n in await snapshot()] == ["one", "two"]
+    assert reads.count == 2
+    snapshot.invalidate()
+    await snapshot()
+    assert reads.count == 3
+
+
+async def test_questions_arriving_together_share_one_read() -> None:
+    reads = Reads([standin_registered("one")])
+    reads.release.clear()
+    snapshot, _ = snapshot_over(reads)
+    waiting = [asyncio.create_task(snapshot()) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    reads.release.set()
+    answers = await asyncio.gather(*waiting)
+    assert reads.count == 1
+    assert all([n.node_id for n in answer] == ["one"] for answer in answers)
+
+
+async def test_a_coordinator_asks_a_node_added_elsewhere_within_a_second(
+    database_url: str,
+    coordinator_engine: Engine,
+    sessions: sessionmaker[Session],
+    demo_nodes: list[RunningNode],
+) -> None:
+    first, second = demo_nodes
+    await register_url(sessions, first.url)
+    app = create_coordinator_app(coordinator_settings(database_url), engine=coordinator_engine)
+    async with app.router.lifespan_context(app):
+        federation = app.state.coordinator.federation
+        before = await federation.check(authorization=None)
+        await register_url(sessions, second.url)  # as `lnob coordinator nodes add` would
+        await asyncio.sleep(1.05)
+        after = await federation.check(authorization=None)
+    assert len(before.sources) == 1
+    assert {s.status for s in after.sources} == {"OK"} and len(after.sources) == 2
