@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -97,9 +98,15 @@ def signature_params(
 def signature_base(components: Sequence[tuple[str, str]], signature_params: str) -> bytes:
     """RFC 9421 section 2.5: one `"<identifier>": <value>` line per covered component, in order,
     then the `@signature-params` line with no newline after it."""
-    lines = [f"{_serialize_bare(name)}: {value}" for name, value in components]
-    lines.append(f'"@signature-params": {signature_params}')
-    text = "\n".join(lines)
+    return _signature_base(
+        [(_serialize_bare(name), value) for name, value in components], signature_params
+    )
+
+
+def _signature_base(lines: Sequence[tuple[str, str]], signature_params: str) -> bytes:
+    """The signature base of components whose identifiers are already serialised."""
+    text = "".join([f"{identifier}: {value}\n" for identifier, value in lines])
+    text += f'"@signature-params": {signature_params}'
     if not text.isascii() or "\r" in text:
         raise ValueError("a signature base holds printable ASCII only")
     return text.encode("ascii")
@@ -186,9 +193,18 @@ def verify_response(
         raise SignatureRejected(
             Rejection.MISSING_HEADER, "covered but absent: " + ", ".join(absent)
         )
-    serialized = _serialize_inner_list(items, param_list)
+    # `_covered` has checked that the items are plain names: each serialises as its name does,
+    # the same in the signature parameters and in the lines of the signature base.
+    identifiers = _identifiers(covered)
+    serialized = "(" + " ".join(identifiers) + ")" + _serialize_params(param_list)
     try:
-        base = signature_base([(name, values[name]) for name in covered], serialized)
+        base = _signature_base(
+            [
+                (identifier, values[name])
+                for identifier, name in zip(identifiers, covered, strict=True)
+            ],
+            serialized,
+        )
         public_key.verify(signature, base)
     except ValueError as exc:
         raise SignatureRejected(Rejection.MALFORMED, str(exc)) from None
@@ -233,14 +249,21 @@ def _covered(items: list[Item]) -> tuple[str, ...]:
                 Rejection.WRONG_COMPONENTS, f"{value} cannot be checked on a response alone"
             )
         names.append(value)
-    if len(set(names)) != len(names):
+    distinct = set(names)
+    if len(distinct) != len(names):
         raise SignatureRejected(Rejection.MALFORMED, "a component is covered twice")
-    missing = [name for name in COVERED_COMPONENTS if name not in names]
-    if missing:
+    if not distinct.issuperset(COVERED_COMPONENTS):
+        missing = [name for name in COVERED_COMPONENTS if name not in distinct]
         raise SignatureRejected(
             Rejection.WRONG_COMPONENTS, "the signature does not cover " + ", ".join(missing)
         )
     return tuple(names)
+
+
+@functools.lru_cache(maxsize=64)
+def _identifiers(covered: tuple[str, ...]) -> tuple[str, ...]:
+    """The serialised names of covered components: the same few on every answer."""
+    return tuple(_serialize_bare(name) for name in covered)
 
 
 def _check_time(
@@ -264,15 +287,18 @@ def _check_digest(header: str, body: bytes) -> None:
         digests = _parse_dictionary(header)
     except ValueError as exc:
         raise SignatureRejected(Rejection.MALFORMED, f"content-digest: {exc}") from None
-    known = {name: value for name, (value, _) in digests.items() if name in _DIGESTS}
-    if not known:
-        raise SignatureRejected(Rejection.DIGEST_MISMATCH, "no sha-256 or sha-512 content digest")
-    for name, value in known.items():
-        actual = _DIGESTS[name](body).digest()
-        if not isinstance(value, bytes) or not hmac.compare_digest(value, actual):
+    checked = False
+    for name, (value, _) in digests.items():
+        digest = _DIGESTS.get(name)
+        if digest is None:
+            continue
+        if not isinstance(value, bytes) or not hmac.compare_digest(value, digest(body).digest()):
             raise SignatureRejected(
                 Rejection.DIGEST_MISMATCH, f"the body does not match its {name} content digest"
             )
+        checked = True
+    if not checked:
+        raise SignatureRejected(Rejection.DIGEST_MISMATCH, "no sha-256 or sha-512 content digest")
 
 
 # --- RFC 8941 structured fields: the subset signatures and digests use --------------------------
@@ -289,29 +315,58 @@ Item = tuple[Bare, list[tuple[str, Bare]]]
 Member = tuple[Bare | list[Item], list[tuple[str, Bare]]]
 
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
-_TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
-_INTEGER = re.compile(r"-?[0-9]{1,15}")
-_BYTES = re.compile(r":([A-Za-z0-9+/=]*):")
+# Printable ASCII but `"` and `\`, which an sf-string holds escaped.
+_PLAIN = r"[ !#-\[\]-~]"
+# An sf-string's content, as far as it is valid. The quantifiers are possessive so that an
+# unterminated string fails in one pass, not by backtracking.
+_STRING_CONTENT = rf'{_PLAIN}*+(?:\\["\\]{_PLAIN}*+)*+'
+# A bare item: its first character picks the one alternative that can match. The groups are, in
+# order: string content (escapes kept), integer, token, base64 of a byte sequence, boolean.
+_BARE_ITEM = (
+    rf'"({_STRING_CONTENT})"'
+    r"|(-?[0-9]{1,15})"
+    r"|([A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*)"
+    r"|:([A-Za-z0-9+/=]*):"
+    r"|\?([01])"
+)
+_BARE = re.compile(_BARE_ITEM)
+# A dictionary member's key, then: the content of an inner list of strings without escapes, one
+# space apart (the covered components of every signature), the start of any other inner list,
+# or a whole bare item (groups 4 to 8).
+_MEMBER = re.compile(
+    rf'({_KEY.pattern})(?:=(?:\(((?:"{_PLAIN}*"(?: "{_PLAIN}*")*)?)\)|(\()|{_BARE_ITEM}))?'
+)
+# A parameter and its value, if the value is a valid bare item (groups 2 to 6).
+_PARAMETER = re.compile(rf"; *({_KEY.pattern})(?:=(?:{_BARE_ITEM}))?")
+_STRING_START = re.compile(rf'"{_STRING_CONTENT}')
+_ESCAPED = re.compile(r'\\(["\\])')
+_SPACES = re.compile(r" *")
+_OPTIONAL_WHITESPACE = re.compile(r"[ \t]*")
 
 
 def _serialize_bare(value: Bare) -> str:
+    if isinstance(value, str):
+        if isinstance(value, Token):
+            return str(value)
+        # Of ASCII, `isprintable` accepts exactly the printable range, space to tilde.
+        if not (value.isascii() and value.isprintable()):
+            raise ValueError("a structured-field string holds printable ASCII only")
+        if "\\" in value or '"' in value:
+            value = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{value}"'
     if isinstance(value, bool):
         return "?1" if value else "?0"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, bytes):
-        return ":" + base64.b64encode(value).decode("ascii") + ":"
-    if isinstance(value, Token):
-        return str(value)
-    if not all(" " <= char <= "~" for char in value):
-        raise ValueError("a structured-field string holds printable ASCII only")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return ":" + base64.b64encode(value).decode("ascii") + ":"
 
 
 def _serialize_params(params: Sequence[tuple[str, Bare]]) -> str:
     return "".join(
-        f";{name}" if value is True else f";{name}={_serialize_bare(value)}"
-        for name, value in params
+        [
+            f";{name}" if value is True else f";{name}={_serialize_bare(value)}"
+            for name, value in params
+        ]
     )
 
 
@@ -325,108 +380,133 @@ def _serialize_inner_list(items: Sequence[str | Item], params: Sequence[tuple[st
     return "(" + " ".join(parts) + ")" + _serialize_params(params)
 
 
-class _Cursor:
-    def __init__(self, text: str) -> None:
-        self.text, self.at = text, 0
-
-    def peek(self) -> str:
-        return self.text[self.at : self.at + 1]
-
-    def take(self, pattern: re.Pattern[str], what: str) -> re.Match[str]:
-        match = pattern.match(self.text, self.at)
-        if match is None:
-            raise ValueError(f"expected {what} at character {self.at}")
-        self.at = match.end()
-        return match
-
-    def skip(self, spaces: str = " ") -> None:
-        while self.peek() and self.peek() in spaces:
-            self.at += 1
+# The parser runs on every node answer: each step reads a whole token (a key with its value, a
+# parameter with its value, a list of plain strings) with one regular expression. A refusal names
+# the character where the text stops being valid, counted in the value stripped of its
+# surrounding spaces.
 
 
 def _parse_dictionary(text: str) -> dict[str, Member]:
-    cursor = _Cursor(text.strip(" "))
+    text = text.strip(" ")
+    end = len(text)
+    at = 0
     members: dict[str, Member] = {}
-    while cursor.peek():
-        name = cursor.take(_KEY, "a key").group()
-        if cursor.peek() == "=":
-            cursor.at += 1
-            value: Bare | list[Item] = (
-                _parse_inner_list(cursor) if cursor.peek() == "(" else _parse_bare(cursor)
-            )
-        else:
-            value = True
-        members[name] = (value, _parse_params(cursor))
-        cursor.skip(" \t")
-        if not cursor.peek():
+    while at < end:
+        member = _MEMBER.match(text, at)
+        if member is None:
+            raise ValueError(f"expected a key at character {at}")
+        at = member.end()
+        value: Bare | list[Item] = True
+        kind = member.lastindex
+        if kind == 2:
+            # These strings hold no quote, so `" "` is only ever the space between two of them.
+            strings = member[2]
+            value = [(name, []) for name in strings[1:-1].split('" "')] if strings else []
+        elif kind == 3:
+            value, at = _parse_inner_list(text, at - 1)
+        elif kind != 1:
+            value = _bare_value(member, 4)
+        elif text.startswith("=", at):
+            value, at = _parse_bare(text, at + 1)  # not a bare item: refused there
+        params: list[tuple[str, Bare]] = []
+        if text.startswith(";", at):
+            params, at = _parse_params(text, at)
+        members[member[1]] = (value, params)
+        if text.startswith((" ", "\t"), at):
+            at = _skip(_OPTIONAL_WHITESPACE, text, at)
+        if at == end:
             break
-        if cursor.peek() != ",":
-            raise ValueError(f"expected ',' at character {cursor.at}")
-        cursor.at += 1
-        cursor.skip(" \t")
-        if not cursor.peek():
+        if text[at] != ",":
+            raise ValueError(f"expected ',' at character {at}")
+        at = _skip(_OPTIONAL_WHITESPACE, text, at + 1)
+        if at == end:
             raise ValueError("trailing comma")
     return members
 
 
-def _parse_inner_list(cursor: _Cursor) -> list[Item]:
-    cursor.at += 1
+def _skip(spaces: re.Pattern[str], text: str, at: int) -> int:
+    match = spaces.match(text, at)
+    return at if match is None else match.end()
+
+
+def _parse_inner_list(text: str, at: int) -> tuple[list[Item], int]:
+    """The inner list whose opening parenthesis is at `at`, and the position after it."""
     items: list[Item] = []
+    at += 1
     while True:
-        cursor.skip()
-        if cursor.peek() == ")":
-            cursor.at += 1
-            return items
-        items.append((_parse_bare(cursor), _parse_params(cursor)))
-        if cursor.peek() not in (" ", ")"):
-            raise ValueError(f"expected ' ' or ')' at character {cursor.at}")
+        if text.startswith(" ", at):
+            at = _skip(_SPACES, text, at)
+        if text.startswith(")", at):
+            return items, at + 1
+        value, at = _parse_bare(text, at)
+        params: list[tuple[str, Bare]] = []
+        if text.startswith(";", at):
+            params, at = _parse_params(text, at)
+        items.append((value, params))
+        if not text.startswith((" ", ")"), at):
+            raise ValueError(f"expected ' ' or ')' at character {at}")
 
 
-def _parse_params(cursor: _Cursor) -> list[tuple[str, Bare]]:
-    params: list[tuple[str, Bare]] = []
-    while cursor.peek() == ";":
-        cursor.at += 1
-        cursor.skip()
-        name = cursor.take(_KEY, "a parameter name").group()
+def _parse_params(text: str, at: int) -> tuple[list[tuple[str, Bare]], int]:
+    # A repeated parameter keeps its last value, placed last.
+    params: dict[str, Bare] = {}
+    while text.startswith(";", at):
+        match = _PARAMETER.match(text, at)
+        if match is None:
+            at = _skip(_SPACES, text, at + 1)
+            raise ValueError(f"expected a parameter name at character {at}")
+        name, at = match[1], match.end()
         value: Bare = True
-        if cursor.peek() == "=":
-            cursor.at += 1
-            value = _parse_bare(cursor)
-        params = [(key, old) for key, old in params if key != name] + [(name, value)]
-    return params
+        if match.lastindex != 1:
+            value = _bare_value(match, 2)
+        elif text.startswith("=", at):
+            value, at = _parse_bare(text, at + 1)  # not a bare item: refused there
+        params.pop(name, None)
+        params[name] = value
+    return list(params.items()), at
 
 
-def _parse_bare(cursor: _Cursor) -> Bare:
-    first = cursor.peek()
-    if first == '"':
-        return _parse_string(cursor)
-    if first == ":":
+def _parse_bare(text: str, at: int) -> tuple[Bare, int]:
+    match = _BARE.match(text, at)
+    if match is None:
+        raise _bare_refused(text, at)
+    return _bare_value(match, 1), match.end()
+
+
+def _bare_value(match: re.Match[str], first: int) -> Bare:
+    """The value of a bare item that `match` ends with, its alternatives numbered from `first`."""
+    group = match.lastindex or first
+    found = match[group]
+    kind = group - first
+    if kind == 0:
+        return _ESCAPED.sub(r"\1", found) if "\\" in found else found
+    if kind == 1:
+        return int(found)
+    if kind == 2:
+        return Token(found)
+    if kind == 3:
         try:
-            return base64.b64decode(cursor.take(_BYTES, "bytes").group(1), validate=True)
+            return binascii.a2b_base64(found, strict_mode=True)
         except binascii.Error:
-            raise ValueError(f"bad base64 before character {cursor.at}") from None
+            raise ValueError(f"bad base64 before character {match.end()}") from None
+    return found == "1"
+
+
+def _bare_refused(text: str, at: int) -> ValueError:
+    """Why no bare item starts at `at`: the kind its first character announces, and where."""
+    first = text[at : at + 1]
+    if first == '"':
+        start = _STRING_START.match(text, at)
+        assert start is not None
+        # The string stops at a bad escape, a character that is not printable ASCII, or the end.
+        stop = start.end()
+        if text.startswith("\\", stop):
+            return ValueError(f"bad escape at character {stop + 1}")
+        return ValueError(f"unterminated or non-ASCII string at character {stop + 1}")
+    if first == ":":
+        return ValueError(f"expected bytes at character {at}")
     if first == "?":
-        return cursor.take(re.compile(r"\?[01]"), "a boolean").group() == "?1"
+        return ValueError(f"expected a boolean at character {at}")
     if first == "-" or first.isdigit():
-        return int(cursor.take(_INTEGER, "an integer").group())
-    return Token(cursor.take(_TOKEN, "a value").group())
-
-
-def _parse_string(cursor: _Cursor) -> str:
-    cursor.at += 1
-    chars: list[str] = []
-    while True:
-        char = cursor.peek()
-        cursor.at += 1
-        if char == "\\":
-            escaped = cursor.peek()
-            if escaped not in ('"', "\\") or not escaped:
-                raise ValueError(f"bad escape at character {cursor.at}")
-            chars.append(escaped)
-            cursor.at += 1
-        elif char == '"':
-            return "".join(chars)
-        elif not char or not " " <= char <= "~":
-            raise ValueError(f"unterminated or non-ASCII string at character {cursor.at}")
-        else:
-            chars.append(char)
+        return ValueError(f"expected an integer at character {at}")
+    return ValueError(f"expected a value at character {at}")
