@@ -1,10 +1,11 @@
 """Stand-in nodes: one light process that serves recorded node answers on many ports.
 
 `python -m bench.standin PLAN.json KEY.pem` listens on every port the plan names. Each port
-answers a coverage question with its recorded coverage answer and any other question with its
-recorded `node` header, after the plan's delay, signed with the key as a node signs (RFC 9421),
-so that the coordinator cannot tell it from a node that takes that long. A GET answers 200, for
-readiness checks. It stops on SIGTERM.
+answers a coverage question (a POST, or a GET with the question in its query string) with its
+recorded coverage answer and any other question with its
+recorded `node` header, after the plan's delay, signed with the key as a node signs (RFC 9421,
+signed ahead of time: see `Signer`), so that the coordinator cannot tell it from a node that
+takes that long. A GET without a query answers 200, for readiness checks. It stops on SIGTERM.
 
 The plan: {"delay_ms": 100, "nodes": [{"port": 8101, "coverage": "{…}", "header": "{…}"}]}.
 """
@@ -26,31 +27,44 @@ CONTENT_TYPE = "application/graphql-response+json; charset=utf-8"
 
 
 class Signer:
-    """Signature headers per body, renewed each second (a signature carries its `created`)."""
+    """Each body's response head, signed ahead of time and signed again every `RENEW_SECONDS`
+    (a signature carries its `created`, and a coordinator refuses one older than 300 s).
 
-    def __init__(self, key: SigningKey) -> None:
+    One process stands in for many nodes, each of which would sign on its own machine: signing
+    on the request path would make the last of fifty simultaneous answers wait for the other
+    forty-nine signatures, a delay no real deployment has, counted against the coordinator."""
+
+    RENEW_SECONDS = 30
+
+    def __init__(self, key: SigningKey, bodies: list[bytes]) -> None:
         self.key = key
-        self.cache: dict[tuple[int, int], bytes] = {}
+        self.bodies = bodies
+        self.heads: dict[int, bytes] = {}
+        self.sign_all()
+
+    def sign_all(self) -> None:
+        now = int(time.time())
+        self.heads = {id(body): self._signed_head(body, now) for body in self.bodies}
+
+    async def renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.RENEW_SECONDS)
+            self.sign_all()
 
     def head(self, body: bytes) -> bytes:
-        now = int(time.time())
-        cache_key = (id(body), now)
-        cached = self.cache.get(cache_key)
-        if cached is None:
-            if len(self.cache) > 1000:
-                self.cache.clear()
-            headers = sign_response(
-                self.key, status=200, content_type=CONTENT_TYPE, body=body, created=now
-            )
-            lines = [
-                "HTTP/1.1 200 OK",
-                f"Content-Type: {CONTENT_TYPE}",
-                f"Content-Length: {len(body)}",
-                *(f"{name}: {value}" for name, value in headers.items()),
-            ]
-            cached = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-            self.cache[cache_key] = cached
-        return cached
+        return self.heads[id(body)]
+
+    def _signed_head(self, body: bytes, created: int) -> bytes:
+        headers = sign_response(
+            self.key, status=200, content_type=CONTENT_TYPE, body=body, created=created
+        )
+        lines = [
+            "HTTP/1.1 200 OK",
+            f"Content-Type: {CONTENT_TYPE}",
+            f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -67,10 +81,13 @@ def handler(coverage: bytes, header: bytes, delay: float, signer: Signer) -> Han
                     if name.strip().lower() == b"content-length":
                         length = int(value)
                 request = await reader.readexactly(length) if length else b""
-                if head.startswith(b"GET"):
+                request_line = head.split(b"\r\n", 1)[0]
+                if head.startswith(b"GET") and b"?" not in request_line:
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 else:
-                    body = coverage if b"coverage(" in request else header
+                    # A question comes as a POST body or, URL-encoded, in a GET's query string.
+                    asked = request or request_line
+                    body = coverage if b"coverage(" in asked or b"coverage%28" in asked else header
                     await asyncio.sleep(delay)
                     writer.write(signer.head(body) + body)
                 await writer.drain()
@@ -84,15 +101,18 @@ def handler(coverage: bytes, header: bytes, delay: float, signer: Signer) -> Han
 
 async def main(plan_path: Path, key_path: Path) -> None:
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    signer = Signer(load_key_file(key_path))
+    answers = [(node["coverage"].encode(), node["header"].encode()) for node in plan["nodes"]]
+    signer = Signer(load_key_file(key_path), [body for pair in answers for body in pair])
+    renewing = asyncio.create_task(signer.renew())
     delay = plan["delay_ms"] / 1000
     servers = []
-    for node in plan["nodes"]:
-        serve = handler(node["coverage"].encode(), node["header"].encode(), delay, signer)
+    for node, (coverage, header) in zip(plan["nodes"], answers, strict=True):
+        serve = handler(coverage, header, delay, signer)
         servers.append(await asyncio.start_server(serve, "127.0.0.1", node["port"], backlog=256))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
+    renewing.cancel()
     for server in servers:
         server.close()
 
