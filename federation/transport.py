@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import logging
 import ssl
+import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -347,6 +348,7 @@ class HttpTransport:
         self.connections = connections
         self._own: aiohttp.ClientSession | None = None
         self._closed = False
+        self._post_only: set[str] = set()  # node URLs that refused a GET
 
     async def __aenter__(self) -> Self:
         return self
@@ -390,6 +392,11 @@ class HttpTransport:
                 json_serialize=_json_text,
                 trust_env=_proxy_in_environment(),
             )
+            # One retry policy, the transport's own (once, after a pause, whatever the method):
+            # aiohttp would also resend a GET at once on a dropped connection, and a node that
+            # drops every connection would be tried four times. The attribute is the one
+            # aiohttp's own test client sets for the same reason; it has no public switch.
+            self._own._retry_connection = False
         return self._own
 
     async def execute(
@@ -421,20 +428,59 @@ class HttpTransport:
         variables: Mapping[str, object],
         authorization: str | None,
     ) -> NodeResponse:
-        """The node's answer to `document`, once its signature has been verified."""
-        headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
+        """The node's answer to `document`, once its signature has been verified.
+
+        A question whose URL-encoded form is short (every question the coordinator asks, with
+        filters of ordinary size) goes as a GET, as GraphQL over HTTP allows for queries; a
+        longer one as a POST. A GET leaves in one write as soon as it is made; a POST's body is
+        written by aiohttp in a task of its own (before Python 3.12), queued behind every other
+        request being set up, so the first of fifty POSTs would leave only after all fifty.
+        """
+        headers = {"Accept": ACCEPT}
         if authorization is not None:
             headers["Authorization"] = authorization
         if (traceparent := current_traceparent()) is not None:
             headers["traceparent"] = traceparent  # one question, followed across processes
-        payload = orjson.dumps({"query": document, "variables": dict(variables)})
         session = self.session_for_requests()
         try:
-            # The node's timeout bounds the whole call, retry included: one budget per node.
+            # The node's timeout bounds the whole call, retries included: one budget per node.
             async with asyncio.timeout(self.timeout):
-                response = await self._post(session, node, payload, headers)
+                response = await self._ask(session, node, document, variables, headers)
         except TimeoutError:
             raise NodeTimeout(f"no answer within {self.timeout:g} s") from None
+        return await self._verified(node, response)
+
+    async def _ask(
+        self,
+        session: aiohttp.ClientSession,
+        node: NodeAddress,
+        document: str,
+        variables: Mapping[str, object],
+        headers: dict[str, str],
+    ) -> NodeResponse:
+        query = _query_string(document, orjson.dumps(dict(variables)))
+        if (
+            len(query) <= GET_QUERY_LIMIT
+            and node.url not in self._post_only
+            and not _parsed_url(node.url).query_string
+        ):
+            response = await self._send(
+                session, node, ("GET", _url_with_query(node.url, query), None), headers
+            )
+            if response.status_code != 405:
+                return response
+            # GraphQL over HTTP asks every server to take a POST and only some to take a GET:
+            # a node that refuses the GET is asked by POST from now on.
+            self._post_only.add(node.url)
+        payload = orjson.dumps({"query": document, "variables": dict(variables)})
+        return await self._send(
+            session,
+            node,
+            ("POST", _parsed_url(node.url), payload),
+            {**headers, "Content-Type": "application/json"},
+        )
+
+    async def _verified(self, node: NodeAddress, response: NodeResponse) -> NodeResponse:
         verdict = await self.verify_response(node, response)
         if not verdict.trusted:
             raise NodeUntrusted(verdict.reason)
@@ -443,33 +489,31 @@ class HttpTransport:
             collected.append(verdict.provenance)
         return response
 
-    async def _post(
+    async def _send(
         self,
         session: aiohttp.ClientSession,
         node: NodeAddress,
-        payload: bytes,
+        request: _Request,
         headers: dict[str, str],
     ) -> NodeResponse:
         try:
-            return await self._post_once(session, node, payload, headers)
+            return await self._send_once(session, request, headers)
         except RETRYABLE as exc:
             logger.info("node %s: %s; retrying once", node.node_id, _reason(exc))
         await asyncio.sleep(self.retry_backoff)
         try:
-            return await self._post_once(session, node, payload, headers)
+            return await self._send_once(session, request, headers)
         except RETRYABLE as exc:
             raise NodeUnreachable(f"{_reason(exc)} (tried twice)") from None
 
-    async def _post_once(
-        self,
-        session: aiohttp.ClientSession,
-        node: NodeAddress,
-        payload: bytes,
-        headers: dict[str, str],
+    @staticmethod
+    async def _send_once(
+        session: aiohttp.ClientSession, request: _Request, headers: dict[str, str]
     ) -> NodeResponse:
+        method, url, payload = request
         try:
-            async with session.post(
-                _parsed_url(node.url), data=payload, headers=headers, allow_redirects=False
+            async with session.request(
+                method, url, data=payload, headers=headers, allow_redirects=False
             ) as response:
                 content = await response.read()
                 return NodeResponse(response.status, response.headers, content)
@@ -477,6 +521,25 @@ class HttpTransport:
             raise
         except aiohttp.ClientError as exc:
             raise NodeUnreachable(_reason(exc)) from None
+
+
+# A question as sent: method, URL, and the body of a POST.
+_Request = tuple[str, yarl.URL, bytes | None]
+
+# The longest query string sent as a GET: well within what servers and proxies accept in a
+# request line (nginx's default buffer for one is 8 kB).
+GET_QUERY_LIMIT = 4000
+
+
+@functools.lru_cache(maxsize=256)
+def _query_string(document: str, variables: bytes) -> str:
+    # The same question goes to every node: encoded once, not once per node.
+    return urllib.parse.urlencode({"query": document, "variables": variables.decode()})
+
+
+@functools.lru_cache(maxsize=4096)
+def _url_with_query(url: str, query: str) -> yarl.URL:
+    return yarl.URL(f"{_parsed_url(url)}?{query}", encoded=True)
 
 
 @functools.lru_cache(maxsize=1024)

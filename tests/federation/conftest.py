@@ -10,6 +10,7 @@ import socket
 import socketserver
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,14 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
+    query_string: str = ""
 
     @property
     def document(self) -> str:
+        """The GraphQL document asked: from a POST's JSON body or a GET's query string."""
+        if self.method == "GET":
+            return urllib.parse.parse_qs(self.query_string).get("query", [""])[0]
         try:
             return str(json.loads(self.body).get("query", ""))
         except ValueError:
@@ -81,7 +87,11 @@ class Recorder:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        self.requests.append(RecordedRequest(scope["path"], headers, body))
+        self.requests.append(
+            RecordedRequest(
+                scope["path"], headers, body, scope["method"], scope["query_string"].decode()
+            )
+        )
         replayed = False
 
         async def replay() -> Message:

@@ -11,6 +11,10 @@ import aiohttp
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from federation.answers import COVERAGE_QUERY, DATA_VERSION_QUERY
 from federation.registry import RegisteredNode
@@ -20,6 +24,7 @@ from tests.federation.conftest import (
     RunningNode,
     coordinator_settings,
     register_url,
+    serve,
     standin_identity,
 )
 
@@ -166,7 +171,7 @@ class ForwardProxy:
         kept = [f for f in fields if not f.lower().startswith(("connection:", "proxy-"))]
         upstream_reader, upstream_writer = await asyncio.open_connection(url.hostname, url.port)
         upstream_writer.write(
-            f"{method} {url.path} {version}\r\n".encode()
+            f"{method} {url.path}{'?' + url.query if url.query else ''} {version}\r\n".encode()
             + "\r\n".join([*kept, "Connection: close", "", ""]).encode("latin-1")
             + body
         )
@@ -191,4 +196,43 @@ async def test_a_proxy_named_in_the_environment_carries_the_requests(
             data = await transport.execute(node, DATA_VERSION_QUERY, {}, None)
     assert data["node"]["id"] == node.node_id
     # The answer came through the proxy, and still verified against the node's key.
-    assert proxy.requests == [f"POST {node.url} HTTP/1.1"]
+    (request,) = proxy.requests
+    assert request.startswith(f"GET {node.url}?query=") and request.endswith(" HTTP/1.1")
+
+
+async def test_questions_go_as_gets_and_long_ones_as_posts(
+    sessions: sessionmaker[Session], demo_nodes: list[RunningNode]
+) -> None:
+    node, _ = await registered(sessions, demo_nodes)
+    recorder = demo_nodes[0].recorder
+    long_filter = {"filter": {"indicators": [f"1.{i}.{i}" for i in range(400)]}}
+    async with HttpTransport(timeout=5, retry_backoff=0.05) as transport:
+        start = len(recorder.requests)
+        await transport.execute(node, COVERAGE_QUERY, {"filter": {"refAreas": ["BGD"]}}, None)
+        await transport.execute(node, COVERAGE_QUERY, long_filter, None)
+    short, long = recorder.requests[start:]
+    assert (short.method, short.document) == ("GET", COVERAGE_QUERY)
+    assert "refAreas" in urllib.parse.parse_qs(short.query_string)["variables"][0]
+    assert (long.method, long.document) == ("POST", COVERAGE_QUERY)
+
+
+async def test_a_node_that_refuses_gets_is_asked_by_post_from_then_on() -> None:
+    methods: list[str] = []
+
+    async def graphql(request: Request) -> Response:
+        methods.append(request.method)
+        if request.method != "POST":
+            return PlainTextResponse("POST only", status_code=405)
+        answer = {"data": {"node": {"id": "post-only", "schemaVersion": "1.0", "dataVersion": "1"}}}
+        return JSONResponse(answer)
+
+    server = serve(Starlette(routes=[Route("/graphql", graphql, methods=["GET", "POST"])]))
+    try:
+        node = NodeEndpoint(url=f"{server.url}/graphql")
+        async with HttpTransport(timeout=5, retry_backoff=0.05) as transport:
+            for _ in range(2):
+                data = await transport.execute(node, DATA_VERSION_QUERY, {}, None)
+                assert data["node"]["id"] == "post-only"
+    finally:
+        server.stop()
+    assert methods == ["GET", "POST", "POST"]

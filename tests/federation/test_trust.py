@@ -107,10 +107,11 @@ async def test_signed_answers_verify_and_each_sources_signature_is_passed_on(
         # A partner checks provenance with the node's public key alone: the node signed the
         # answer to the very question the coordinator sent it (asked again here, same bytes).
         asked = next(r for r in reversed(node.recorder.requests) if "coverage" in r.document)
-        again = httpx.post(
-            f"{node.url}/graphql",
+        again = httpx.request(
+            asked.method,
+            f"{node.url}/graphql" + (f"?{asked.query_string}" if asked.query_string else ""),
             content=asked.body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json"} if asked.body else {},
             timeout=10,
         )
         verified = verify_response(
@@ -181,7 +182,7 @@ class ManInTheMiddle:
         async with httpx.AsyncClient() as client:
             upstream = await client.request(
                 request.method,
-                target + request.url.path,
+                target + request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                 content=await request.body(),
                 headers={**passed, "Content-Type": request.headers.get("content-type", "")},
             )
