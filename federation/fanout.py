@@ -123,7 +123,8 @@ class Federation:
         self.transport = transport
         self.deadline = deadline
         self.schema_version = schema_version
-        # Each answer's statuses are handed to `on_answer` after the answer, in the background.
+        # Answers' statuses go to `on_answer` after the answer, in the background, gathered for up
+        # to a second into one write (`StatusLog`).
         self._statuses = StatusLog(on_answer) if on_answer is not None else None
         self._clock = clock
         # Shared by every question in flight: bounds the requests this process sends at once.

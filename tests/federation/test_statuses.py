@@ -47,22 +47,35 @@ class Gate:
         self.recorded.append([f"{s.node_id}={s.status}" for s in sources])
 
 
-async def test_answers_are_recorded_in_the_order_they_were_given() -> None:
+async def test_answers_given_together_are_recorded_in_one_write_the_latest_status_winning() -> None:
     gate = Gate()
-    log = StatusLog(gate)
+    log = StatusLog(gate, every=0.05)
     for index in range(5):
         log.submit([status("a", latency=index), status("b", "TIMEOUT" if index % 2 else "OK")])
-    log.submit([])  # nothing to remember: no task
-    await gate.started.wait()
-    assert log.pending == 5
+    log.submit([])  # nothing to remember
+    log.submit([status("c", "UNREACHABLE")])
+    assert log.pending == 1
+    await gate.started.wait()  # written once the interval has passed, without being asked
     assert gate.recorded == []
     gate.open.set()
     await log.settled()
     assert log.pending == 0
-    assert gate.recorded == [
-        ["a=OK", "b=OK"], ["a=OK", "b=TIMEOUT"], ["a=OK", "b=OK"], ["a=OK", "b=TIMEOUT"],
-        ["a=OK", "b=OK"],
-    ]  # fmt: skip
+    assert gate.recorded == [["a=OK", "b=OK", "c=UNREACHABLE"]]
+
+
+async def test_batches_are_written_in_the_order_they_were_gathered() -> None:
+    gate = Gate()
+    log = StatusLog(gate, every=60)  # only `settled` starts a write here
+    log.submit([status("a", "TIMEOUT")])
+    first = asyncio.create_task(log.settled())
+    await gate.started.wait()  # the first batch is being written, and holds the turn
+    log.submit([status("a", "OK")])  # gathered into a second batch
+    second = asyncio.create_task(log.settled())
+    await asyncio.sleep(0.01)
+    assert gate.recorded == [] and log.pending == 2
+    gate.open.set()
+    await asyncio.gather(first, second)
+    assert gate.recorded == [["a=TIMEOUT"], ["a=OK"]]  # the registry ends with the latest
 
 
 async def test_a_failing_recording_does_not_stop_the_next() -> None:
@@ -75,6 +88,7 @@ async def test_a_failing_recording_does_not_stop_the_next() -> None:
 
     log = StatusLog(flaky)
     log.submit([status("broken")])
+    await log.settled()
     log.submit([status("fine")])
     await log.settled()
     assert written == ["fine"]
@@ -114,9 +128,9 @@ async def test_the_answer_does_not_wait_for_its_statuses(
         assert {s.node_id: s.status for s in answer.sources} == {
             "riverbend": "OK", "gone": "UNREACHABLE",
         }  # fmt: skip
-        await gate.started.wait()
         assert gate.recorded == []
         waiting = asyncio.create_task(federation.statuses_recorded())
+        await gate.started.wait()  # asked for, the statuses are written at once
         await asyncio.sleep(0.01)
         assert not waiting.done()
         gate.open.set()
