@@ -14,7 +14,7 @@ from pathlib import Path
 
 PACKAGES = (
     "sqlalchemy", "strawberry-graphql", "graphql-core", "starlette", "uvicorn", "httpx",
-    "psycopg", "pydantic",
+    "aiohttp", "msgspec", "orjson", "psycopg", "pydantic",
 )  # fmt: skip
 
 
