@@ -325,7 +325,8 @@ RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
 
 
 class HttpTransport:
-    """GraphQL over HTTP (POST, JSON) to a node's public API.
+    """GraphQL over HTTP to a node's public API: a question as a GET when it fits in a URL,
+    as a POST of JSON otherwise (`fetch`).
 
     With `session`, every node is reached through that aiohttp session (its owner closes it).
     Without, the transport opens its own on first use, with at most `connections` open at once,
@@ -389,7 +390,6 @@ class HttpTransport:
             self._own = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
-                json_serialize=_json_text,
                 trust_env=_proxy_in_environment(),
             )
             # One retry policy, the transport's own (once, after a pause, whatever the method):
@@ -558,10 +558,6 @@ def _tls_context() -> ssl.SSLContext:
 def _proxy_in_environment() -> bool:
     proxies = urllib.request.getproxies()
     return "http" in proxies or "https" in proxies
-
-
-def _json_text(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _check_status(response: NodeResponse, body: object) -> None:
