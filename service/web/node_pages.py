@@ -24,6 +24,7 @@ from auth.errors import TokenInvalid
 from auth.levels import Level
 from service.node import audit
 from service.node.datasets import list_datasets
+from service.node.decision_cache import DecisionCache
 from service.node.disclosure import DIMENSIONS, TOTAL, DisclosurePolicy, Reason
 from service.node.identity import get_identity
 from service.node.observations import ReleasedCell
@@ -53,6 +54,9 @@ class NodePageState(Protocol):
 
     @property
     def callers(self) -> CallerResolver: ...
+
+    @property
+    def decision_cache(self) -> DecisionCache: ...
 
 
 def session_cookie(settings: Settings) -> str:
@@ -139,7 +143,9 @@ def _overview(state: NodePageState, preview_level: Level, verify_all: bool) -> d
             "datasets": list_datasets(session, level=Level.OWNER),
             "ingests": recent_ingests(session),
             "tail": audit_tail(session, verify_all=verify_all),
-            "preview": see_as(session, preview_level, state.policy),
+            "preview": see_as(
+                session, preview_level, state.policy, decision_cache=state.decision_cache
+            ),
             "preview_levels": PREVIEW_LEVELS,
             "preview_level": preview_level,
             "breakdown": breakdown,

@@ -331,3 +331,21 @@ async def test_token_the_node_does_not_trust_is_refused(operated: OperatedNode) 
     page = _text(response)
     assert "token issuer is not trusted by this node" in page
     assert "Land rights" not in page and "Hash chain" not in page
+
+
+async def test_the_preview_takes_decisions_from_the_nodes_cache(operated: OperatedNode) -> None:
+    app = create_node_app(operated.settings, engine=operated.engine)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=NODE_URL) as client,
+    ):
+        await sign_in(client, operated, operated.people["operator"])
+        cache = app.state.node.decision_cache
+        assert cache.cells == 0
+        first = await client.get("/?see_as=public")
+        filled = cache.cells
+        assert filled > 0  # the tables the preview read, decided once and kept
+        again = await client.get("/?see_as=public")
+        assert cache.cells == filled
+        for slug in PREVIEWS["public"]:
+            assert _summary_row(again, slug) == _summary_row(first, slug)
