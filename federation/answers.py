@@ -6,15 +6,16 @@ source naming the field (`NodeBadAnswer`), never a wrong cell in the combined an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import force_setattr
 
 from federation.registry import RegisteredNode
 from federation.transport import NodeBadAnswer
+from service.node.coverage import organisation_coverage
 
 NODE_HEADER = "node { id schemaVersion dataVersion }"
 DATA_VERSION_QUERY = f"query DataVersion {{ {NODE_HEADER} }}"
@@ -25,6 +26,14 @@ COVERAGE_QUERY = f"""query Coverage($filter: ObservationFilter) {{
     cellCount firstYear latestYear valuesVisible
   }}
 }}"""
+# Nodes of schema 1.1 and later sum their coverage per organisation (`summarises`).
+COVERAGE_SUMMARY_QUERY = f"""query CoverageSummary($filter: ObservationFilter) {{
+  {NODE_HEADER}
+  coverageSummary(filter: $filter) {{
+    organisation datasets indicators countries groups cellCount firstYear latestYear
+  }}
+}}"""
+SUMMARY_SINCE = (1, 1)
 OBSERVATIONS_QUERY = f"""query Observations(
   $filter: ObservationFilter, $first: Int!, $after: String
 ) {{
@@ -96,6 +105,57 @@ class NodeHeader(msgspec.Struct, frozen=True, rename="camel"):
     data_version: str
 
 
+class FederatedOrganisationCoverage(msgspec.Struct, frozen=True, gc=False, rename="camel"):
+    """What one organisation holds at one node, summed (a node's `coverageSummary` row, or its
+    coverage summed here for a node too old to sum it), tagged with the node (`tag_cells`)."""
+
+    organisation: str
+    datasets: tuple[str, ...]
+    indicators: tuple[str, ...]
+    countries: tuple[str, ...]
+    groups: tuple[str, ...]
+    cell_count: int
+    first_year: int
+    latest_year: int
+    node_id: str = ""
+
+
+class CoverageSummaryAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    """The `data` of a node's answer to `COVERAGE_SUMMARY_QUERY`."""
+
+    node: NodeHeader
+    coverage_summary: list[FederatedOrganisationCoverage]
+
+
+def summarises(schema_version: str) -> bool:
+    """Whether a node of `schema_version` answers `coverageSummary`."""
+    try:
+        major, minor = (int(part) for part in schema_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= SUMMARY_SINCE
+
+
+def summed_here(
+    node_id: str, cells: Iterable[FederatedCoverage]
+) -> list[FederatedOrganisationCoverage]:
+    """A node's coverage summed per organisation as a node of schema 1.1 would sum it."""
+    return [
+        FederatedOrganisationCoverage(
+            organisation=o.organisation,
+            datasets=o.datasets,
+            indicators=o.indicators,
+            countries=o.countries,
+            groups=o.groups,
+            cell_count=o.cell_count,
+            first_year=o.first_year,
+            latest_year=o.latest_year,
+            node_id=node_id,
+        )
+        for o in organisation_coverage(cells)
+    ]
+
+
 class CoverageAnswer(msgspec.Struct, frozen=True):
     """The `data` of a node's answer to `COVERAGE_QUERY`."""
 
@@ -103,7 +163,10 @@ class CoverageAnswer(msgspec.Struct, frozen=True):
     coverage: list[FederatedCoverage]
 
 
-def tag_cells(node_id: str, cells: list[FederatedCoverage]) -> list[FederatedCoverage]:
+Tagged = TypeVar("Tagged", FederatedCoverage, FederatedOrganisationCoverage)
+
+
+def tag_cells(node_id: str, cells: list[Tagged]) -> list[Tagged]:
     """`cells`, each tagged with the node that sent them (in place, before anyone else sees
     them: `force_setattr` sets a field of a frozen struct)."""
     for cell in cells:

@@ -27,6 +27,7 @@ from schema.node_types import (
     NodeType,
     ObservationConnection,
     ObservationFilter,
+    OrganisationCoverageType,
     PageInfo,
     SdmxMapping,
     TargetType,
@@ -39,7 +40,8 @@ from service.node.filters import CellFilter
 from service.node.identity import get_identity
 from service.node.observations import read_page
 
-NODE_SCHEMA_VERSION = "1.0"
+# 1.1: `coverageSummary`.
+NODE_SCHEMA_VERSION = "1.1"
 CODELIST_IDS = (
     "GROUP",
     "SEX",
@@ -242,6 +244,32 @@ class Query:
             for c in node_coverage.coverage(
                 ctx.session, level=ctx.caller.level, cell_filter=cell_filter_from(filter)
             )
+        ]
+
+    @strawberry.field(
+        description="The same stocktake summed per organisation: distinct datasets, "
+        "indicators, areas and groups, cells and years (what a summary needs, in a fraction "
+        "of the bytes)."
+    )
+    def coverage_summary(
+        self, info: NodeInfo, filter: ObservationFilter | None = None
+    ) -> list[OrganisationCoverageType]:
+        ctx = info.context
+        rows = node_coverage.coverage(
+            ctx.session, level=ctx.caller.level, cell_filter=cell_filter_from(filter)
+        )
+        return [
+            OrganisationCoverageType(
+                organisation=o.organisation,
+                datasets=list(o.datasets),
+                indicators=list(o.indicators),
+                countries=list(o.countries),
+                groups=list(o.groups),
+                cell_count=o.cell_count,
+                first_year=o.first_year,
+                latest_year=o.latest_year,
+            )
+            for o in node_coverage.organisation_coverage(rows)
         ]
 
 

@@ -222,6 +222,21 @@ class CoverageCellType:
     values_visible: bool
 
 
+@strawberry.type(
+    name="OrganisationCoverage",
+    description="What one organisation holds here, summed over its coverage cells; never values.",
+)
+class OrganisationCoverageType:
+    organisation: str
+    datasets: list[str]
+    indicators: list[str]
+    countries: list[str] = strawberry.field(description="Areas (refArea codes).")
+    groups: list[str]
+    cell_count: int
+    first_year: int
+    latest_year: int
+
+
 @strawberry.input
 class DatasetFilter:
     slugs: list[str] | None = None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -69,4 +70,61 @@ def coverage(session: Session, *, level: Level, cell_filter: CellFilter) -> Sequ
             values_visible=row.release_level <= int(level),
         )
         for row in session.execute(query)
+    ]
+
+
+class Counted(Protocol):
+    """A coverage row as a summary counts it: a node's cell, or one a coordinator received."""
+
+    @property
+    def organisation(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def indicator(self) -> str: ...
+    @property
+    def ref_area(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def cell_count(self) -> int: ...
+    @property
+    def first_year(self) -> int: ...
+    @property
+    def latest_year(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationCoverage:
+    """What one organisation holds, summed over its coverage rows: the distinct datasets,
+    indicators, areas and groups, the cells, and the years they span."""
+
+    organisation: str
+    datasets: tuple[str, ...]
+    indicators: tuple[str, ...]
+    countries: tuple[str, ...]
+    groups: tuple[str, ...]
+    cell_count: int
+    first_year: int
+    latest_year: int
+
+
+def organisation_coverage(rows: Iterable[Counted]) -> list[OrganisationCoverage]:
+    """Coverage rows summed per organisation (in name order). Whoever may see the rows may see
+    their sums: a node answers `coverageSummary` with exactly the rows `coverage` would give."""
+    by_organisation: dict[str, list[Counted]] = {}
+    for row in rows:
+        by_organisation.setdefault(row.organisation, []).append(row)
+    return [
+        OrganisationCoverage(
+            organisation=organisation,
+            datasets=tuple(sorted({row.dataset for row in held})),
+            indicators=tuple(sorted({row.indicator for row in held})),
+            countries=tuple(sorted({row.ref_area for row in held})),
+            groups=tuple(sorted({row.group for row in held})),
+            cell_count=sum(row.cell_count for row in held),
+            first_year=min(row.first_year for row in held),
+            latest_year=max(row.latest_year for row in held),
+        )
+        for organisation, held in sorted(by_organisation.items())
     ]

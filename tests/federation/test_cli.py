@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auth.keys import fingerprint
+from schema.node import NODE_SCHEMA_VERSION
 from service.cli.coordinator import coordinator, gaps, prepare_coordinator, stocktake
 from service.coordinator_app import create_coordinator_app
 from service.coordinator_downloads import GAPS_CSV_COLUMNS
@@ -76,7 +77,7 @@ def test_nodes_are_registered_listed_checked_and_removed(
 
     checked = run(coordinator, env, "nodes", "check")
     assert checked.exit_code == 0, checked.output
-    assert "OK" in checked.stdout and "1.0" in checked.stdout
+    assert "OK" in checked.stdout and NODE_SCHEMA_VERSION in checked.stdout
     assert "OK" in run(coordinator, env, "nodes", "list").stdout
 
     removed = run(coordinator, env, "nodes", "remove", "lantern")
