@@ -17,15 +17,20 @@ from typing import Any, Generic, TypeVar
 
 from federation.answers import (
     COVERAGE_QUERY,
+    COVERAGE_SUMMARY_QUERY,
     DATA_VERSION_QUERY,
     OBSERVATIONS_QUERY,
     CoverageAnswer,
+    CoverageSummaryAnswer,
     FederatedCell,
     FederatedCoverage,
+    FederatedOrganisationCoverage,
     NodeHeader,
     observation_cell,
     read_list,
     read_text,
+    summarises,
+    summed_here,
     tag_cells,
 )
 from federation.cache import CoverageCache, cache_key
@@ -134,6 +139,12 @@ class Federation:
         )
         # The signature of each cached coverage answer, kept and expired with it.
         self._coverage_signatures: CoverageCache[Provenance] = CoverageCache(
+            cache_seconds, clock=clock
+        )
+        self.summary_cache: CoverageCache[FederatedOrganisationCoverage] = CoverageCache(
+            cache_seconds, clock=clock
+        )
+        self._summary_signatures: CoverageCache[Provenance] = CoverageCache(
             cache_seconds, clock=clock
         )
 
@@ -282,26 +293,89 @@ class Federation:
         variables = {"filter": dict(filter) or None}
 
         async def ask(node: RegisteredNode) -> NodeResult[FederatedCoverage]:
-            key = cache_key(node.node_id, node.url, variables, authorization)
-            cached = self.coverage_cache.get(key)
-            if cached is not None:
-                data = await self.transport.execute(node, DATA_VERSION_QUERY, {}, authorization)
-                if self.read_header(node, data).data_version == cached.data_version:
-                    signed = self._coverage_signatures.get(key)
-                    signature = signed.items[0] if signed and signed.items else None
-                    return NodeResult(list(cached.items), signature=signature)
-                self.coverage_cache.drop(key)
-            with collect_signatures() as verified:
-                answer = await self.transport.execute_as(
-                    node, COVERAGE_QUERY, variables, authorization, CoverageAnswer
-                )
-            header = self.check_header(node, answer.node)
-            cells = tag_cells(node.node_id, answer.coverage)
-            self.coverage_cache.put(key, header.data_version, cells)
-            self._coverage_signatures.put(key, header.data_version, verified[-1:])
-            return NodeResult(cells, signature=verified[-1] if verified else None)
+            return await self._coverage_of(node, variables, authorization)
 
         return await self.fan_out(ask)
+
+    async def coverage_summary(
+        self, filter: Mapping[str, object], *, authorization: str | None
+    ) -> FederatedAnswer[FederatedOrganisationCoverage]:
+        """Every node's coverage for `filter` summed per organisation: summed by the node
+        (`coverageSummary`, schema 1.1 on), or here from its coverage for an older node."""
+        variables = {"filter": dict(filter) or None}
+
+        async def ask(node: RegisteredNode) -> NodeResult[FederatedOrganisationCoverage]:
+            if not summarises(node.schema_version):
+                cells = await self._coverage_of(node, variables, authorization)
+                return NodeResult(
+                    summed_here(node.node_id, cells.items),
+                    cells.message,
+                    cells.signature,
+                )
+            return await self._cached(
+                node,
+                {"coverageSummary": variables},
+                authorization,
+                self.summary_cache,
+                self._summary_signatures,
+                lambda: self._read_summary(node, variables, authorization),
+            )
+
+        return await self.fan_out(ask)
+
+    async def _coverage_of(
+        self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
+    ) -> NodeResult[FederatedCoverage]:
+        return await self._cached(
+            node,
+            variables,
+            authorization,
+            self.coverage_cache,
+            self._coverage_signatures,
+            lambda: self._read_coverage(node, variables, authorization),
+        )
+
+    async def _read_coverage(
+        self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
+    ) -> tuple[NodeHeader, list[FederatedCoverage]]:
+        answer = await self.transport.execute_as(
+            node, COVERAGE_QUERY, variables, authorization, CoverageAnswer
+        )
+        return self.check_header(node, answer.node), tag_cells(node.node_id, answer.coverage)
+
+    async def _read_summary(
+        self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
+    ) -> tuple[NodeHeader, list[FederatedOrganisationCoverage]]:
+        answer = await self.transport.execute_as(
+            node, COVERAGE_SUMMARY_QUERY, variables, authorization, CoverageSummaryAnswer
+        )
+        header = self.check_header(node, answer.node)
+        return header, tag_cells(node.node_id, answer.coverage_summary)
+
+    async def _cached(
+        self,
+        node: RegisteredNode,
+        question: Mapping[str, object],
+        authorization: str | None,
+        cache: CoverageCache[T],
+        signatures: CoverageCache[Provenance],
+        read: Callable[[], Awaitable[tuple[NodeHeader, list[T]]]],
+    ) -> NodeResult[T]:
+        """A node's answer to `question`, reused while its `dataVersion` stays the same."""
+        key = cache_key(node.node_id, node.url, question, authorization)
+        cached = cache.get(key)
+        if cached is not None:
+            data = await self.transport.execute(node, DATA_VERSION_QUERY, {}, authorization)
+            if self.read_header(node, data).data_version == cached.data_version:
+                signed = signatures.get(key)
+                signature = signed.items[0] if signed and signed.items else None
+                return NodeResult(list(cached.items), signature=signature)
+            cache.drop(key)
+        with collect_signatures() as verified:
+            header, items = await read()
+        cache.put(key, header.data_version, items)
+        signatures.put(key, header.data_version, verified[-1:])
+        return NodeResult(items, signature=verified[-1] if verified else None)
 
     async def observations(
         self,

@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar, cast
 
 import msgspec
 
+from federation.answers import FederatedOrganisationCoverage
 from federation.fanout import FederatedCoverage, Federation, SourceStatus
 from service.errors import BadRequest
 from service.reference import Reference
@@ -145,6 +146,49 @@ class Stocktake:
     @functools.cached_property
     def organisations(self) -> list[OrganisationSummary]:
         return _summaries(self._coverage, _country_of_cell, _nodes_of_cells)
+
+
+class StocktakeSummary:
+    """The per-organisation totals of a stocktake, from the nodes' own sums (no entries)."""
+
+    def __init__(
+        self,
+        sums: Iterable[FederatedOrganisationCoverage],
+        *,
+        organisations: Sequence[str] = (),
+        sources: Sequence[SourceStatus] = (),
+    ) -> None:
+        wanted = {name.casefold() for name in organisations}
+        self._sums = [s for s in sums if not wanted or s.organisation.casefold() in wanted]
+        self.sources = list(sources)
+
+    @functools.cached_property
+    def organisations(self) -> list[OrganisationSummary]:
+        return merge_summaries(self._sums)
+
+
+def merge_summaries(sums: Iterable[FederatedOrganisationCoverage]) -> list[OrganisationSummary]:
+    """Per organisation, what its nodes summed: distinct datasets, indicators, countries and
+    groups over all of them, cells added up, the widest span of years; as `summarise` counts
+    the same coverage."""
+    by_organisation: dict[str, list[FederatedOrganisationCoverage]] = {}
+    for row in sums:
+        by_organisation.setdefault(row.organisation, []).append(row)
+    ordered = sorted(by_organisation.items(), key=lambda item: (item[0].casefold(), item[0]))
+    return [
+        OrganisationSummary(
+            organisation=organisation,
+            nodes=tuple(sorted({row.node_id for row in rows})),
+            datasets=len(set().union(*(row.datasets for row in rows))),
+            indicators=len(set().union(*(row.indicators for row in rows))),
+            countries=len(set().union(*(row.countries for row in rows))),
+            groups=tuple(sorted(set().union(*(row.groups for row in rows)))),
+            cell_count=sum(row.cell_count for row in rows),
+            first_year=min(row.first_year for row in rows),
+            latest_year=max(row.latest_year for row in rows),
+        )
+        for organisation, rows in ordered
+    ]
 
 
 def only_organisations(
@@ -306,6 +350,15 @@ async def take_stock(
     return Stocktake(
         answer.items, reference, organisations=query.organisations, sources=answer.sources
     )
+
+
+async def take_stock_summary(
+    federation: Federation, query: StocktakeQuery, *, authorization: str | None
+) -> StocktakeSummary:
+    """Ask every node for its coverage summed per organisation: who holds what, without the
+    entries (a node sends a few lines instead of every coverage cell)."""
+    answer = await federation.coverage_summary(query.node_filter(), authorization=authorization)
+    return StocktakeSummary(answer.items, organisations=query.organisations, sources=answer.sources)
 
 
 CSV_COLUMNS = (

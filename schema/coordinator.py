@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import anyio.to_thread
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from federation import registry
 from federation.registry import RegisteredNode
-from federation.stocktake import StocktakeQuery, take_stock
+from federation.stocktake import (
+    Stocktake,
+    StocktakeQuery,
+    StocktakeSummary,
+    take_stock,
+    take_stock_summary,
+)
 from schema.coordinator_analysis import AnalysisQuery
 from schema.coordinator_context import CoordinatorContext, CoordinatorInfo
 from schema.coordinator_types import (
@@ -53,6 +60,15 @@ def stocktake_query(filter: StocktakeFilter | None) -> StocktakeQuery:
     )
 
 
+def asks_for_entries(info: CoordinatorInfo) -> bool:
+    """Whether the stocktake's selection may reach `entries` (any fragment counts as yes)."""
+    for field in info.selected_fields:
+        for selection in field.selections:
+            if not isinstance(selection, SelectedField) or selection.name == "entries":
+                return True
+    return False
+
+
 def _registered_nodes(ctx: CoordinatorContext) -> list[RegisteredNode]:
     with ctx.sessions() as session:
         return registry.list_nodes(session)
@@ -81,9 +97,16 @@ class Query(AnalysisQuery):
         self, info: CoordinatorInfo, filter: StocktakeFilter | None = None
     ) -> StocktakeType:
         ctx = info.context
-        result = await take_stock(
-            ctx.federation, stocktake_query(filter), ctx.reference, authorization=ctx.authorization
-        )
+        query = stocktake_query(filter)
+        result: Stocktake | StocktakeSummary
+        if asks_for_entries(info):
+            result = await take_stock(
+                ctx.federation, query, ctx.reference, authorization=ctx.authorization
+            )
+        else:  # who holds what: each node sends its sums, not every coverage cell
+            result = await take_stock_summary(
+                ctx.federation, query, authorization=ctx.authorization
+            )
         return StocktakeType(
             organisations=[
                 OrganisationStocktakeType(

@@ -9,7 +9,7 @@ from typing import cast
 import strawberry
 
 from federation.fanout import Provenance, SourceStatus
-from federation.stocktake import Stocktake
+from federation.stocktake import Stocktake, StocktakeSummary
 
 
 @strawberry.enum(name="SourceState", description="How a node answered a federated question.")
@@ -152,7 +152,8 @@ class OrganisationStocktakeType:
 class StocktakeType:
     organisations: list[OrganisationStocktakeType]
     sources: list[SourceStatusType]
-    answer: strawberry.Private[Stocktake]
+    # The summed answer (`StocktakeSummary`) when the question did not select `entries`.
+    answer: strawberry.Private[Stocktake | StocktakeSummary]
 
     @strawberry.field(
         description="One line per organisation, dataset, indicator, area, group and breakdown."
@@ -161,4 +162,6 @@ class StocktakeType:
         # Merged only when the question asks for them: a summary skips thousands. They are
         # answered as they are, not copied: a `StocktakeEntry` has every field of
         # `StocktakeEntryType` under the same name, and each of those fields reads its name.
+        if not isinstance(self.answer, Stocktake):
+            raise RuntimeError("a stocktake asked for its entries was answered from sums")
         return cast(list[StocktakeEntryType], self.answer.entries)

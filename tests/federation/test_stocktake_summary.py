@@ -1,18 +1,35 @@
-"""A node sums its coverage per organisation at the caller's level (`coverageSummary`)."""
+"""A node sums its coverage per organisation at the caller's level (`coverageSummary`); a
+stocktake that asks only who holds what is answered from those sums, and says exactly what the
+entries would say."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from federation.answers import COVERAGE_QUERY, COVERAGE_SUMMARY_QUERY, summarises
+from federation.models import NodeRecord
 from schema.node import NODE_SCHEMA_VERSION
 from service.node.coverage import organisation_coverage
 from tests.federation.conftest import (
     OWNER_TOKEN,
     RunningNode,
+    coordinator_client,
+    coordinator_settings,
+    register_url,
 )
+
+ORGANISATIONS = """organisations {
+  organisation nodes datasets indicators countries groups cellCount firstYear latestYear }"""
+SUMMARY = f"""query($filter: StocktakeFilter) {{ stocktake(filter: $filter) {{
+  {ORGANISATIONS} sources {{ nodeId status }} }} }}"""
+WITH_ENTRIES = f"""query($filter: StocktakeFilter) {{ stocktake(filter: $filter) {{
+  {ORGANISATIONS} entries {{ indicator }} sources {{ nodeId status }} }} }}"""
+THROUGH_A_FRAGMENT = f"""query($filter: StocktakeFilter) {{ stocktake(filter: $filter) {{
+  ...Totals sources {{ nodeId status }} }} }}
+  fragment Totals on Stocktake {{ {ORGANISATIONS} }}"""
 
 
 class Row:
@@ -54,3 +71,54 @@ def test_nodes_of_this_version_sum_their_coverage() -> None:
     assert summarises(NODE_SCHEMA_VERSION)
     assert not summarises("1.0") and not summarises("0.9") and not summarises("garbled")
     assert summarises("1.12") and summarises("2.0")
+
+
+@pytest.mark.parametrize("query", [SUMMARY, THROUGH_A_FRAGMENT], ids=["summary", "fragment"])
+async def test_the_totals_from_sums_are_the_totals_from_the_entries(
+    database_url: str,
+    sessions: sessionmaker[Session],
+    demo_nodes: list[RunningNode],
+    query: str,
+) -> None:
+    for node in demo_nodes:
+        await register_url(sessions, node.url)
+    variables = {"filter": {"countries": ["BGD"]}}
+    async with coordinator_client(coordinator_settings(database_url)) as client:
+        asked = [len(node.recorder.requests) for node in demo_nodes]
+        summed = await client.post("/graphql", json={"query": query, "variables": variables})
+        documents = [
+            request.document
+            for node, start in zip(demo_nodes, asked, strict=True)
+            for request in node.recorder.requests[start:]
+        ]
+        full = await client.post("/graphql", json={"query": WITH_ENTRIES, "variables": variables})
+    totals, entries = summed.json()["data"]["stocktake"], full.json()["data"]["stocktake"]
+    assert {s["status"] for s in totals["sources"]} == {"OK"}
+    assert totals["organisations"] == entries["organisations"]
+    assert len(totals["organisations"]) == len(demo_nodes)
+    if query is SUMMARY:  # each node sent its sums, not its cells
+        assert documents == [COVERAGE_SUMMARY_QUERY] * len(demo_nodes)
+    else:  # a fragment might reach the entries: the cells are asked for
+        assert documents == [COVERAGE_QUERY] * len(demo_nodes)
+
+
+async def test_a_node_too_old_to_sum_is_summed_by_the_coordinator(
+    database_url: str, sessions: sessionmaker[Session], demo_nodes: list[RunningNode]
+) -> None:
+    first, second = demo_nodes
+    await register_url(sessions, first.url)
+    current = await register_url(sessions, second.url)
+    with sessions.begin() as session:  # registered while it spoke schema 1.0
+        record = session.get(NodeRecord, current.node_id)
+        assert record is not None
+        record.schema_version = "1.0"
+    variables = {"filter": {"countries": ["BGD"]}}
+    async with coordinator_client(coordinator_settings(database_url)) as client:
+        start = len(second.recorder.requests)
+        summed = await client.post("/graphql", json={"query": SUMMARY, "variables": variables})
+        old_asked = [r.document for r in second.recorder.requests[start:]]
+        full = await client.post("/graphql", json={"query": WITH_ENTRIES, "variables": variables})
+    assert old_asked == [COVERAGE_QUERY]
+    totals = summed.json()["data"]["stocktake"]
+    assert {s["status"] for s in totals["sources"]} == {"OK"}
+    assert totals["organisations"] == full.json()["data"]["stocktake"]["organisations"]
