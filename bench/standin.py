@@ -2,12 +2,14 @@
 
 `python -m bench.standin PLAN.json KEY.pem` listens on every port the plan names. Each port
 answers a coverage question (a POST, or a GET with the question in its query string) with its
-recorded coverage answer and any other question with its
-recorded `node` header, after the plan's delay, signed with the key as a node signs (RFC 9421,
-signed ahead of time: see `Signer`), so that the coordinator cannot tell it from a node that
-takes that long. A GET without a query answers 200, for readiness checks. It stops on SIGTERM.
+recorded coverage answer, a coverage summary question with its recorded summary, and any other
+question with its recorded `node` header, after the plan's delay, signed with the key as a node
+signs (RFC 9421, signed ahead of time: see `Signer`), so that the coordinator cannot tell it
+from a node that takes that long. A GET without a query answers 200, for readiness checks. It
+stops on SIGTERM.
 
-The plan: {"delay_ms": 100, "nodes": [{"port": 8101, "coverage": "{…}", "header": "{…}"}]}.
+The plan: {"delay_ms": 100,
+           "nodes": [{"port": 8101, "coverage": "{…}", "summary": "{…}", "header": "{…}"}]}.
 """
 
 from __future__ import annotations
@@ -70,7 +72,9 @@ class Signer:
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def handler(coverage: bytes, header: bytes, delay: float, signer: Signer) -> Handler:
+def handler(
+    coverage: bytes, summary: bytes, header: bytes, delay: float, signer: Signer
+) -> Handler:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -87,7 +91,12 @@ def handler(coverage: bytes, header: bytes, delay: float, signer: Signer) -> Han
                 else:
                     # A question comes as a POST body or, URL-encoded, in a GET's query string.
                     asked = request or request_line
-                    body = coverage if b"coverage(" in asked or b"coverage%28" in asked else header
+                    if b"coverageSummary" in asked:
+                        body = summary
+                    elif b"coverage(" in asked or b"coverage%28" in asked:
+                        body = coverage
+                    else:
+                        body = header
                     await asyncio.sleep(delay)
                     writer.write(signer.head(body) + body)
                 await writer.drain()
@@ -101,13 +110,16 @@ def handler(coverage: bytes, header: bytes, delay: float, signer: Signer) -> Han
 
 async def main(plan_path: Path, key_path: Path) -> None:
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    answers = [(node["coverage"].encode(), node["header"].encode()) for node in plan["nodes"]]
-    signer = Signer(load_key_file(key_path), [body for pair in answers for body in pair])
+    answers = [
+        (node["coverage"].encode(), node["summary"].encode(), node["header"].encode())
+        for node in plan["nodes"]
+    ]
+    signer = Signer(load_key_file(key_path), [body for bodies in answers for body in bodies])
     renewing = asyncio.create_task(signer.renew())
     delay = plan["delay_ms"] / 1000
     servers = []
-    for node, (coverage, header) in zip(plan["nodes"], answers, strict=True):
-        serve = handler(coverage, header, delay, signer)
+    for node, (coverage, summary, header) in zip(plan["nodes"], answers, strict=True):
+        serve = handler(coverage, summary, header, delay, signer)
         servers.append(await asyncio.start_server(serve, "127.0.0.1", node["port"], backlog=256))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
