@@ -122,3 +122,31 @@ async def test_a_node_too_old_to_sum_is_summed_by_the_coordinator(
     totals = summed.json()["data"]["stocktake"]
     assert {s["status"] for s in totals["sources"]} == {"OK"}
     assert totals["organisations"] == full.json()["data"]["stocktake"]["organisations"]
+
+
+async def test_sums_are_asked_with_the_callers_token_and_narrowed_to_organisations(
+    database_url: str, sessions: sessionmaker[Session], demo_nodes: list[RunningNode]
+) -> None:
+    for node in demo_nodes:
+        await register_url(sessions, node.url)
+    organisation = demo_nodes[0].ask("{ node { organisation } }")["node"]["organisation"]
+    variables = {"filter": {"countries": ["BGD"], "organisations": [organisation.upper()]}}
+
+    async def totals(query: str, authorization: str | None) -> list[dict[str, Any]]:
+        headers = {"Authorization": authorization} if authorization else {}
+        answer = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        stocktake = answer.json()["data"]["stocktake"]
+        assert {s["status"] for s in stocktake["sources"]} == {"OK"}
+        rows: list[dict[str, Any]] = stocktake["organisations"]
+        return rows
+
+    async with coordinator_client(coordinator_settings(database_url)) as client:
+        public = await totals(SUMMARY, None)
+        owner = await totals(SUMMARY, OWNER_TOKEN)
+        assert public == await totals(WITH_ENTRIES, None)
+        assert owner == await totals(WITH_ENTRIES, OWNER_TOKEN)
+    assert [row["organisation"] for row in owner] == [organisation]
+    # The owner's token reached the nodes: they summed cells the public may not discover.
+    assert owner[0]["cellCount"] > public[0]["cellCount"]
