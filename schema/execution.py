@@ -8,8 +8,8 @@ extensions, no directive other than `@skip`/`@include`, which field collection h
 applied) of a scalar or enum type, or of an object type whose selected fields qualify in turn,
 or a list of them, each value is read and coerced as graphql-core would. A page of cells, its
 edges and its page info are then one loop each; so is a list of such objects that a resolver
-returns (a stocktake's thousands of entries), item after item, when every item is a plain
-object (of a class whose instances can never be awaitable) or an allowed null. Strings, IDs,
+returns (a stocktake's thousands of entries), item after item, each checked as a plain object
+field's list is (an allowed null, never an error or an awaitable). Strings, IDs,
 booleans and 32-bit ints of exactly their type, and lists of non-null strings, go into the
 answer as they are.
 
@@ -168,8 +168,8 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         items: list[Any] | tuple[Any, ...],
     ) -> list[dict[str, Any] | None] | None:
         """`items` completed with the plan of their object type, or None for graphql-core's
-        path: items that are not plain objects (null where not allowed, awaitable, an error), a
-        type that checks its objects, a selection that needs resolvers, or a streamed list."""
+        path: an item it cannot complete (null where not allowed, awaitable, an error), a type
+        that checks its objects, a selection that needs resolvers, or a streamed list."""
         non_null = isinstance(item_type, GraphQLNonNull)
         named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
         if not isinstance(named, GraphQLObjectType) or named.is_type_of is not None:
@@ -182,26 +182,17 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._plan(named, grouped)
         if plan is None:
             return None
-        complete = self._complete
-        results: list[dict[str, Any] | None] = []
-        append = results.append
-        checked: type | None = None
+        # The list as a plain field's list of objects: each item checked and completed as
+        # `_complete_value` does for one (a null where none is allowed, an error or an awaitable
+        # sends the whole list back to graphql-core).
+        as_field = _Field(
+            coerce=None, quick=None, plan=plan, non_null=True, is_list=True, item_non_null=non_null
+        )
         try:
-            for item in items:
-                kind = type(item)
-                if kind is not checked:
-                    if item is None:
-                        if non_null:
-                            return None
-                        append(None)
-                        continue
-                    if not _never_awaitable(kind):
-                        return None
-                    checked = kind
-                append(complete(plan, item))
+            completed: list[dict[str, Any] | None] = self._complete_value(as_field, items)
         except _FallBack:
             return None
-        return results
+        return completed
 
     def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _Plan | None:
         """The plan of `grouped` on `parent_type`, or None if a field needs the stock path."""
