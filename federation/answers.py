@@ -6,6 +6,7 @@ source naming the field (`NodeBadAnswer`), never a wrong cell in the combined an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -141,17 +142,7 @@ def summed_here(
 ) -> list[FederatedOrganisationCoverage]:
     """A node's coverage summed per organisation as a node of schema 1.1 would sum it."""
     return [
-        FederatedOrganisationCoverage(
-            organisation=o.organisation,
-            datasets=o.datasets,
-            indicators=o.indicators,
-            countries=o.countries,
-            groups=o.groups,
-            cell_count=o.cell_count,
-            first_year=o.first_year,
-            latest_year=o.latest_year,
-            node_id=node_id,
-        )
+        FederatedOrganisationCoverage(**dataclasses.asdict(o), node_id=node_id)
         for o in organisation_coverage(cells)
     ]
 
