@@ -145,6 +145,28 @@ def serve(app: ASGIApp, port: int = 0) -> Server:
     return Server(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
 
 
+def graphql_data(
+    url: str,
+    document: str,
+    variables: dict[str, Any] | None = None,
+    authorization: str | None = None,
+    *,
+    timeout: float,
+) -> dict[str, Any]:
+    """The `data` of the answer of the server at `url` (`/graphql`); no errors allowed."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.post(
+        f"{url}/graphql",
+        json={"query": document, "variables": variables or {}},
+        headers=headers,
+        timeout=timeout,
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
 def unused_port_url() -> str:
     """A loopback URL with nothing listening (the port was free a moment ago)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -171,17 +193,7 @@ class RunningNode:
     def ask(self, document: str, variables: dict[str, Any] | None = None,
             authorization: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Ask this node directly, as a government partner could."""
-        headers = {"Authorization": authorization} if authorization else {}
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": document, "variables": variables or {}},
-            headers=headers,
-            timeout=10,
-        )
-        body = response.json()
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
+        return graphql_data(self.url, document, variables, authorization, timeout=10)
 
 
 def start_node(org_index: int, folder: Path) -> RunningNode:

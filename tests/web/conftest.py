@@ -30,6 +30,7 @@ from tests.federation.conftest import (
     RunningNode,
     Server,
     coordinator_settings,
+    graphql_data,
     register_identity,
     serve,
     start_node,
@@ -126,17 +127,7 @@ class WebFederation:
     def graphql(self, query: str, variables: dict[str, object] | None = None,
                 authorization: str | None = None) -> dict[str, object]:  # fmt: skip
         """The coordinator's GraphQL answer's `data` (no errors allowed)."""
-        headers = {"Authorization": authorization} if authorization else {}
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=headers,
-            timeout=30,
-        )
-        body = response.json()
-        assert "errors" not in body, body
-        data: dict[str, object] = body["data"]
-        return data
+        return graphql_data(self.url, query, variables, authorization, timeout=30)
 
 
 @contextlib.contextmanager
