@@ -13,6 +13,13 @@ field's list is (an allowed null, never an error or an awaitable). Strings, IDs,
 booleans and 32-bit ints of exactly their type, and lists of non-null strings, go into the
 answer as they are.
 
+A long list whose selected fields are all strings, IDs, 32-bit ints and booleans (or lists of
+them), read by `getattr` from objects that can never be awaited, is converted in C by msgspec:
+each object's attributes read into a struct of exactly the selected fields, every value's type
+checked, then turned into the answer's dictionaries, keys in the order of the selection. Any
+value msgspec would not take as it is (a null where none is allowed, an int beyond 32 bits, a
+string subclass) sends the list to the loop above, which answers it as graphql-core would.
+
 Anything else takes graphql-core's own path for the whole object: resolvers, `__typename`,
 fragment variables, deferred fragments, resolver middleware, a null in a non-null field, a value
 that does not coerce or may be awaitable. Reading a plain attribute has no side effects, so
@@ -22,11 +29,13 @@ starting over on that path gives the same answer and reports errors exactly as b
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from math import isfinite
 from types import CoroutineType, GeneratorType
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
+import msgspec
 import strawberry
 from graphql import (
     GRAPHQL_MAX_INT,
@@ -63,6 +72,15 @@ _ANSWERED_AS_THEY_ARE: dict[GraphQLNamedType, type] = {
     GraphQLBoolean: bool,
 }
 _MISS: Any = object()  # what a quick coercion returns for a value it leaves to the full one
+# Scalars msgspec checks as graphql-core answers them when a value is exactly of this type.
+_WIRE_KINDS: dict[GraphQLNamedType, str] = {
+    GraphQLString: "str",
+    GraphQLID: "str",
+    GraphQLInt: "int",
+    GraphQLBoolean: "bool",
+}
+# A field as msgspec reads it: its scalar's kind, non-null, list, items non-null.
+_Wire = tuple[str, bool, bool, bool]
 
 
 class _Field:
@@ -70,7 +88,9 @@ class _Field:
     coerce it (a scalar or enum, `quick` first) or complete it with `plan` (an object), item by
     item when it is a list."""
 
-    __slots__ = ("coerce", "is_list", "item_as_is", "item_non_null", "non_null", "plan", "quick")
+    __slots__ = (
+        "coerce", "is_list", "item_as_is", "item_non_null", "non_null", "plan", "quick", "wire",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -82,6 +102,7 @@ class _Field:
         is_list: bool,
         item_non_null: bool,
         item_as_is: type | None = None,
+        wire: _Wire | None = None,
     ) -> None:
         self.coerce = coerce
         self.quick = quick
@@ -91,6 +112,8 @@ class _Field:
         self.item_non_null = item_non_null
         # Items of exactly this type go into the answer unchanged (a list of non-null strings).
         self.item_as_is = item_as_is
+        # How msgspec reads the field (`_projection`), when it can check it as graphql-core does.
+        self.wire = wire
 
 
 # One selected field: response key, attribute, how to read it, the types of the values that are
@@ -113,6 +136,9 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         self._leaf_plans: dict[
             tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, _Plan | None]
         ] = {}
+        # Each plan's msgspec projection (`_projection`), by the plan's identity; the plan is
+        # kept beside it for the same reason.
+        self._projections: dict[int, tuple[_Plan, type[msgspec.Struct] | None]] = {}
         manager = self.middleware_manager
         self._has_middleware = (
             manager is not None and getattr(manager, "_middleware_resolvers", None) is not None
@@ -182,6 +208,11 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._plan(named, grouped)
         if plan is None:
             return None
+        projection = self._projection(plan)
+        if projection is not None:
+            projected = _projected(projection, items, non_null)
+            if projected is not None:
+                return projected
         # The list as a plain field's list of objects: each item checked and completed as
         # `_complete_value` does for one (a null where none is allowed, an error or an awaitable
         # sends the whole list back to graphql-core).
@@ -208,6 +239,21 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
             plan = tuple(steps) if len(steps) == len(grouped) else None
             memo = (grouped, plan)
             self._leaf_plans[key] = memo
+        return memo[1]
+
+    def _projection(self, plan: _Plan) -> type[msgspec.Struct] | None:
+        """The struct msgspec reads an object of `plan` into, or None when a field is not a
+        string, ID, int or boolean (or a list of them) read by `getattr`."""
+        memo = self._projections.get(id(plan))
+        if memo is None:
+            fields = []
+            for response_name, attribute, _read, _as_is, field in plan:
+                if field.wire is None:
+                    break
+                fields.append((response_name, attribute, field.wire))
+            projection = _projection_type(tuple(fields)) if len(fields) == len(plan) else None
+            memo = (plan, projection)
+            self._projections[id(plan)] = memo
         return memo[1]
 
     def _step(
@@ -242,6 +288,8 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
                 return None
         else:
             return None
+        read = strawberry_field.default_resolver
+        kind = _WIRE_KINDS.get(named)
         field = _Field(
             coerce=coerce,
             quick=quick,
@@ -250,14 +298,17 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
             is_list=is_list,
             item_non_null=item_non_null,
             item_as_is=item_as_is,
+            wire=(kind, non_null, is_list, item_non_null) if kind and read is getattr else None,
         )
-        read = strawberry_field.default_resolver
         return (response_name, strawberry_field.python_name, read, answered_as_is, field)
 
     def _complete(self, plan: _Plan, source: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for response_name, attribute, read, answered_as_is, field in plan:
-            value = read(source, attribute)
+            try:
+                value = read(source, attribute)
+            except Exception:  # reported by graphql-core, at the field that could not be read
+                raise _FallBack from None
             kind = type(value)
             if kind in answered_as_is and (
                 kind is not int or GRAPHQL_MIN_INT <= cast(int, value) <= GRAPHQL_MAX_INT
@@ -317,6 +368,64 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         if coerced is None or coerced is Undefined:
             raise _FallBack
         return coerced
+
+
+_INT32 = Annotated[int, msgspec.Meta(ge=GRAPHQL_MIN_INT, le=GRAPHQL_MAX_INT)]
+_WIRE_TYPES: dict[str, Any] = {"str": str, "int": _INT32, "bool": bool}
+
+
+@functools.lru_cache(maxsize=256)
+def _projection_type(fields: tuple[tuple[str, str, _Wire], ...]) -> type[msgspec.Struct] | None:
+    """A struct of `fields` (response key, attribute, wire), in this order, each attribute's
+    value checked by msgspec and answered under its response key. Shared by every request
+    that selects the same fields; None if two response keys read one attribute."""
+    if len({attribute for _, attribute, _ in fields}) != len(fields):
+        return None
+    members = []
+    for _key, attribute, (kind, non_null, is_list, item_non_null) in fields:
+        wire: Any = _WIRE_TYPES[kind]
+        if is_list:
+            wire = list[wire] if item_non_null else list[wire | None]
+        members.append((attribute, wire if non_null else wire | None))
+    try:
+        return msgspec.defstruct(
+            "Projection",
+            members,
+            rename={attribute: key for key, attribute, _ in fields},
+            frozen=True,
+            gc=False,
+        )
+    except (TypeError, ValueError):  # an attribute name msgspec does not take for a field
+        return None
+
+
+# Values msgspec would read as something other than an object of attributes (a mapping's keys,
+# an array's items), or that never are the object of a GraphQL type.
+_NOT_ATTRIBUTE_OBJECTS = (Mapping, str, bytes, bytearray, int, float, list, tuple, set, frozenset)
+
+
+def _projected(
+    projection: type[msgspec.Struct], items: list[Any] | tuple[Any, ...], non_null: bool
+) -> list[dict[str, Any] | None] | None:
+    """`items` read into `projection` and answered as dictionaries, or None if any item is not
+    an object of attributes that can never be awaited, or any value is not exactly what its
+    field takes."""
+    kinds = set(map(type, items))
+    kinds.discard(type(None))
+    for kind in kinds:
+        if issubclass(kind, _NOT_ATTRIBUTE_OBJECTS) or not _never_awaitable(kind):
+            return None
+    try:
+        read = msgspec.convert(items, _list_of(projection, non_null), from_attributes=True)
+        answered: list[dict[str, Any] | None] = msgspec.to_builtins(read)
+    except Exception:  # not answered as it is (a string subclass, a missing attribute): the loop
+        return None
+    return answered
+
+
+@functools.lru_cache(maxsize=256)
+def _list_of(projection: type[msgspec.Struct], non_null: bool) -> Any:
+    return list[projection] if non_null else list[projection | None]  # type: ignore[valid-type]
 
 
 def _quick_coercion(named: GraphQLNamedType) -> Callable[[Any], Any] | None:

@@ -394,3 +394,144 @@ def test_lists_the_loop_cannot_answer_take_graphql_cores_path() -> None:
         query = f"{{ {field} {{ name count tags }} }}"
         expected = answer(strawberry.Schema(query=Query), query, None)
         assert answer(fast_schema(Query), query, None) == expected
+
+
+@strawberry.type
+class Plain:
+    """Only strings, IDs, ints and booleans, and lists of them: read by msgspec in one call."""
+
+    name: str
+    code: strawberry.ID
+    note: str | None
+    count: int
+    flag: bool
+    tags: list[str]
+    maybe_tags: list[str | None] | None
+
+
+class PlainRow:
+    __slots__ = ("code", "count", "flag", "maybe_tags", "name", "note", "tags")
+
+    def __init__(self, **values: Any) -> None:
+        base: dict[str, Any] = {
+            "name": "x", "code": "c1", "note": None, "count": 3, "flag": True,
+            "tags": ("a", "b"), "maybe_tags": None,
+        }  # fmt: skip
+        for name, value in {**base, **values}.items():
+            setattr(self, name, value)
+
+
+class PlainRecord(dict[str, Any]):
+    """A mapping with every field as a key: graphql-core reads attributes, not keys."""
+
+
+# case -> (attributes set on the middle row, whether graphql-core reports an error, whether
+# msgspec reads the list: only when every value is exactly of the type its field takes)
+PLAIN_VALUES: dict[str, tuple[dict[str, Any], bool, bool]] = {
+    "plain": ({}, False, True),
+    "a text in a nullable field": ({"note": "n"}, False, True),
+    "null in a non-null field": ({"name": None}, True, False),
+    "null in a non-null int": ({"count": None}, True, False),
+    "the smallest 32-bit int": ({"count": -(2**31)}, False, True),
+    "one below the smallest 32-bit int": ({"count": -(2**31) - 1}, True, False),
+    "an int beyond 32 bits": ({"count": 2**40}, True, False),
+    "a bool for an int": ({"count": False}, False, False),
+    "a float for an int": ({"count": 3.0}, False, False),
+    "an int for an ID": ({"code": 12}, False, False),
+    "an int for a string": ({"name": 5}, False, False),
+    "a str subclass for a string": ({"name": Label("labelled")}, False, False),
+    "a str enum for a string": ({"name": Shade.RED}, False, True),
+    "an int for a boolean": ({"flag": 1}, False, False),
+    "a list for a list": ({"tags": ["only"]}, False, True),
+    "a set for a list": ({"maybe_tags": {"only"}}, False, True),
+    "null in a non-null list item": ({"tags": ("a", None)}, True, False),
+    "a null list item allowed": ({"maybe_tags": ["a", None]}, False, True),
+    "a string for a list": ({"tags": "abc"}, True, False),
+}
+
+
+class Counting(Recording):
+    """Counts the lists msgspec read, beside the objects the loop completed."""
+
+    projected = 0
+
+    def _complete_objects(self, *args: Any) -> Any:
+        completed = super()._complete_objects(*args)
+        if completed is not None and type(self).completed == 0:
+            type(self).projected += 1
+        return completed
+
+
+@pytest.mark.parametrize(
+    ("values", "fails", "read_by_msgspec"), list(PLAIN_VALUES.values()), ids=list(PLAIN_VALUES)
+)
+def test_lists_of_plain_objects_are_read_as_graphql_core_reads_them(
+    values: dict[str, Any], fails: bool, read_by_msgspec: bool
+) -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Plain]:
+            return cast(list[Plain], [PlainRow(), PlainRow(**values), PlainRow()])
+
+        @strawberry.field
+        def maybe_rows(self) -> list[Plain | None] | None:
+            return cast(list[Plain | None], (None, PlainRow(**values)))
+
+    fields = "name code note count flag tags maybeTags"
+    query = f"{{ rows {{ {fields} }} maybeRows {{ labels: tags label: name count }} }}"
+    expected = answer(strawberry.Schema(query=Query), query, None)
+    assert answer(fast_schema(Query), query, None) == expected
+    assert bool(expected[1]) is fails
+    Counting.completed = Counting.projected = 0
+    counted = strawberry.Schema(query=Query, execution_context_class=Counting)
+    assert answer(counted, query, None) == expected
+    if read_by_msgspec:
+        assert (Counting.projected, Counting.completed) == (2, 0)
+    else:  # the list went to the loop (and, for an error, from there to graphql-core)
+        assert Counting.projected < 2
+
+
+def test_lists_msgspec_cannot_read_as_graphql_core_does_take_the_loop() -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def records(self) -> list[Plain]:  # mappings: graphql-core reads no keys
+            record = PlainRecord(
+                name="x", code="c", note=None, count=1, flag=True, tags=[], maybe_tags=None
+            )
+            return cast(list[Plain], [record])
+
+        @strawberry.field
+        def missing(self) -> list[Plain]:  # an object without one of the attributes
+            row = PlainRow()
+            delattr(row, "note")
+            return cast(list[Plain], [PlainRow(), row])
+
+        @strawberry.field
+        def instances(self) -> list[Plain]:  # an instance dictionary: could hold `__await__`
+            plain = Plain(
+                name="x",
+                code=strawberry.ID("c"),
+                note=None,
+                count=1,
+                flag=True,
+                tags=[],
+                maybe_tags=None,
+            )
+            return [plain]
+
+    for field, selection in (
+        ("records", "name count"),
+        ("missing", "name note"),
+        ("instances", "name count tags"),
+        ("missing", "a: name b: name"),
+        ("instances", "name __typename"),
+    ):
+        query = f"{{ {field} {{ {selection} }} }}"
+        expected = answer(strawberry.Schema(query=Query), query, None)
+        Counting.completed = Counting.projected = 0
+        counted = strawberry.Schema(query=Query, execution_context_class=Counting)
+        assert answer(counted, query, None) == expected
+        assert answer(fast_schema(Query), query, None) == expected
+        assert Counting.projected == 0
