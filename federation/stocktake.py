@@ -9,8 +9,8 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
-from typing import Protocol, TypeVar, cast
+from operator import attrgetter, itemgetter
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -223,54 +223,96 @@ def merge_coverage(
 
     The same entry reported by several nodes (an organisation whose data sits on two nodes
     under one dataset name) is counted together and names every node.
+
+    Built a column at a time (`map`, `zip` and `sorted` over whole columns, in C): a stocktake
+    over fifty nodes merges thousands of cells, and a loop over them in Python was most of
+    its cost.
     """
-    # Most entries come from one node: a key holds its one cell, and a list only when shared.
-    merged: dict[_EntryKey, FederatedCoverage | list[FederatedCoverage]] = {}
-    for cell in only_organisations(cells, organisations):
-        key = _entry_key(cell)
-        held = merged.get(key)
-        if held is None:
-            merged[key] = cell
-        elif type(held) is list:
-            held.append(cell)
-        else:
-            merged[key] = [cast(FederatedCoverage, held), cell]
-    keys = list(merged)
-    # Sorted by a key computed once per distinct organisation and indicator code; targets,
-    # goals and country names looked up once per distinct code.
-    folded = {key[0]: key[0].casefold() for key in keys}
-    codes = {key[2]: (_natural(key[2]), reference.indicator(key[2])) for key in keys}
-    countries = {key[3]: reference.country_name(key[3]) for key in keys}
-    order = [
-        (folded[organisation], codes[code][0], country, sub_area, group, dataset, breakdown)
-        for organisation, dataset, code, country, sub_area, group, breakdown in keys
-    ]
-    entries = []
-    nodes: tuple[str, ...]
-    for index in sorted(range(len(keys)), key=order.__getitem__):
-        key = keys[index]
-        organisation, dataset, code, country, sub_area, group, breakdown = key
-        known = codes[code][1]
-        held = merged[key]
-        if type(held) is not list:
-            only = cast(FederatedCoverage, held)
-            cell_count, first_year, latest_year = only.cell_count, only.first_year, only.latest_year
-            values_visible, nodes = only.values_visible, (only.node_id,)
-        else:
-            parts = held
-            cell_count = sum(part.cell_count for part in parts)
-            first_year = min(part.first_year for part in parts)
-            latest_year = max(part.latest_year for part in parts)
-            values_visible = all(part.values_visible for part in parts)
-            nodes = tuple(sorted({part.node_id for part in parts}))
-        entries.append(
-            StocktakeEntry(
-                organisation, dataset, code, known.target if known else None,
-                known.goal if known else None, country, countries[country], sub_area, group,
-                breakdown, cell_count, first_year, latest_year, values_visible, nodes,
-            )
-        )  # fmt: skip
-    return entries
+    wanted = only_organisations(cells, organisations)
+    if not wanted:
+        return []
+    keys = list(map(_entry_key, wanted))
+    merged = dict(zip(keys, wanted, strict=True))
+    shared: dict[_EntryKey, tuple[str, ...]] = {}
+    if len(merged) < len(keys):  # some entry came from more than one node
+        for key, (combined, reported_by) in _counted_together(keys, wanted).items():
+            merged[key] = combined
+            shared[key] = reported_by
+        keys = list(merged)
+    rows = list(merged.values())
+    # Sorted by organisation (case-blind), indicator (naturally), area, sub-area, group,
+    # dataset and breakdown; the first two by rank, computed once per distinct value.
+    orgs, datasets, codes, areas, sub_areas, groups, breakdowns = zip(*keys, strict=True)
+    by_organisation = _ranks(set(orgs), str.casefold)
+    by_code = _ranks(set(codes), _natural)
+    order = list(
+        zip(
+            map(by_organisation.__getitem__, orgs), map(by_code.__getitem__, codes),
+            areas, sub_areas, groups, datasets, breakdowns, strict=True,
+        )
+    )  # fmt: skip
+    ordered = sorted(range(len(order)), key=order.__getitem__)
+    keys = [keys[index] for index in ordered]
+    rows = [rows[index] for index in ordered]
+    orgs, datasets, codes, areas, sub_areas, groups, breakdowns = zip(*keys, strict=True)
+    counts, firsts, latests, visible, node_ids = zip(*map(_counted, rows), strict=True)
+    known = {code: reference.indicator(code) for code in set(codes)}
+    targets = {code: indicator.target if indicator else None for code, indicator in known.items()}
+    goals = {code: indicator.goal if indicator else None for code, indicator in known.items()}
+    names = {area: reference.country_name(area) for area in set(areas)}
+    one_node = {node: (node,) for node in set(node_ids)}
+    nodes: list[tuple[str, ...]] = list(map(one_node.__getitem__, node_ids))
+    if shared:
+        nodes = [shared.get(key, named) for key, named in zip(keys, nodes, strict=True)]
+    return list(
+        map(
+            StocktakeEntry, orgs, datasets, codes, map(targets.__getitem__, codes),
+            map(goals.__getitem__, codes), areas, map(names.__getitem__, areas), sub_areas,
+            groups, breakdowns, counts, firsts, latests, visible, nodes,
+        )
+    )  # fmt: skip
+
+
+_counted: Callable[[FederatedCoverage], tuple[int, int, int, bool, str]] = attrgetter(
+    "cell_count", "first_year", "latest_year", "values_visible", "node_id"
+)
+
+_Ranked = TypeVar("_Ranked")
+
+
+def _ranks(values: Iterable[str], key: Callable[[str], _Ranked]) -> dict[str, int]:
+    """Each distinct value's rank by `key`; values of equal keys share a rank."""
+    ranks: dict[str, int] = {}
+    rank, previous = -1, None
+    for value, ranked in sorted(((value, key(value)) for value in values), key=itemgetter(1)):
+        if rank < 0 or ranked != previous:
+            rank, previous = rank + 1, ranked
+        ranks[value] = rank
+    return ranks
+
+
+def _counted_together(
+    keys: list[_EntryKey], cells: list[FederatedCoverage]
+) -> dict[_EntryKey, tuple[FederatedCoverage, tuple[str, ...]]]:
+    """The entries reported by more than one node (or twice by one): cells added up, the
+    widest span of years, values visible only if visible in every part, and every node."""
+    parts: dict[_EntryKey, list[FederatedCoverage]] = {}
+    for key, cell in zip(keys, cells, strict=True):
+        parts.setdefault(key, []).append(cell)
+    return {
+        key: (
+            msgspec.structs.replace(
+                group[0],
+                cell_count=sum(part.cell_count for part in group),
+                first_year=min(part.first_year for part in group),
+                latest_year=max(part.latest_year for part in group),
+                values_visible=all(part.values_visible for part in group),
+            ),
+            tuple(sorted({part.node_id for part in group})),
+        )
+        for key, group in parts.items()
+        if len(group) > 1
+    }
 
 
 def summarise(entries: Iterable[StocktakeEntry]) -> list[OrganisationSummary]:

@@ -6,11 +6,14 @@ import csv
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from federation.fanout import COVERAGE_QUERY, FederatedCoverage
 from federation.stocktake import (
     CSV_COLUMNS,
+    StocktakeEntry,
     StocktakeQuery,
     csv_lines,
     merge_coverage,
@@ -77,6 +80,75 @@ def test_coverage_is_merged_by_organisation(reference: Reference) -> None:
 
     only = merge_coverage(cells, reference, organisations=["ALPHA", "gamma"])
     assert {e.organisation for e in only} == {"Alpha", "Gamma"}
+
+
+def merged_as_stated(cells: list[FederatedCoverage], reference: Reference) -> list[StocktakeEntry]:
+    """The merge as its rule states it, one cell at a time: one entry per organisation, dataset,
+    indicator, area, sub-area, group and breakdown; cells added up; ordered by organisation
+    (case-blind), indicator (1.2.10 after 1.2.9), area, sub-area, group, dataset, breakdown,
+    and otherwise as first reported."""
+    parts: dict[tuple[object, ...], list[FederatedCoverage]] = {}
+    for c in cells:
+        key = (c.organisation, c.dataset, c.indicator, c.ref_area, c.sub_area, c.group, c.breakdown)
+        parts.setdefault(key, []).append(c)
+
+    def natural(code: str) -> list[tuple[int, str]]:
+        return [(int(part), "") if part.isdigit() else (0, part) for part in code.split(".")]
+
+    def order(item: tuple[tuple[object, ...], list[FederatedCoverage]]) -> tuple[object, ...]:
+        first = item[1][0]
+        return (
+            first.organisation.casefold(), natural(first.indicator), first.ref_area,
+            first.sub_area, first.group, first.dataset, first.breakdown,
+        )  # fmt: skip
+
+    entries = []
+    for _key, group in sorted(parts.items(), key=order):
+        first = group[0]
+        known = reference.indicator(first.indicator)
+        entries.append(
+            StocktakeEntry(
+                organisation=first.organisation, dataset=first.dataset,
+                indicator=first.indicator, target=known.target if known else None,
+                goal=known.goal if known else None, country=first.ref_area,
+                country_name=reference.country_name(first.ref_area), sub_area=first.sub_area,
+                group=first.group, disaggregations=first.breakdown,
+                cell_count=sum(c.cell_count for c in group),
+                first_year=min(c.first_year for c in group),
+                latest_year=max(c.latest_year for c in group),
+                values_visible=all(c.values_visible for c in group),
+                nodes=tuple(sorted({c.node_id for c in group})),
+            )
+        )  # fmt: skip
+    return entries
+
+
+# Few distinct values, so that entries are often reported twice and organisations differ only
+# in case; codes that sort differently as text and naturally, and one no framework knows.
+generated_cells = st.builds(
+    FederatedCoverage,
+    organisation=st.sampled_from(
+        ["Alpha", "alpha", "ALPHA", "Beta", "Straße", "STRASSE", "Strasse"]
+    ),
+    dataset=st.sampled_from(["survey", "panel"]),
+    indicator=st.sampled_from(["1.2.9", "1.2.10", "1.02.9", "10.3.1", "3.8.1", "ICSO-42"]),
+    ref_area=st.sampled_from(["KEN", "BGD", "XXX"]),
+    sub_area=st.sampled_from(["", "KE-01"]),
+    group=st.sampled_from(["_T", "PWD"]),
+    breakdown=st.sampled_from([(), ("SEX",), ("SEX", "AGE"), ("AGE", "SEX")]),
+    cell_count=st.integers(0, 1000),
+    first_year=st.integers(1990, 2000),
+    latest_year=st.integers(2000, 2030),
+    values_visible=st.booleans(),
+    node_id=st.sampled_from(["north", "south", "east"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(generated_cells, max_size=60))
+def test_the_merge_is_its_rule(cells: list[FederatedCoverage]) -> None:
+    reference = load_reference()
+    assert merge_coverage(cells, reference) == merged_as_stated(cells, reference)
 
 
 def test_the_csv_has_one_line_per_entry_and_never_starts_a_formula(reference: Reference) -> None:
