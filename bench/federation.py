@@ -32,6 +32,7 @@ from bench.servers import free_port, python_module, running
 from bench.workspace import Workspace
 from federation import registry
 from federation.answers import COVERAGE_SUMMARY_QUERY
+from federation.answers import STOCKTAKE_QUERY as NODE_STOCKTAKE_QUERY
 from federation.fanout import COVERAGE_QUERY, DATA_VERSION_QUERY
 from federation.registry import NodeIdentity
 from federation.stocktake import StocktakeQuery
@@ -73,10 +74,11 @@ STOCKTAKE_VARIABLES = {"filter": {"countries": list(QUESTION.countries)}}
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What one demo node answers: its coverage of the question, the same summed per
-    organisation, and its `node` header."""
+    organisation, both in one answer (a stocktake's question), and its `node` header."""
 
     coverage: dict[str, Any]
     summary: dict[str, Any]
+    stocktake: dict[str, Any]
     header: dict[str, Any]
 
 
@@ -104,6 +106,7 @@ def record_demo_answers(folder: Path) -> list[Recorded]:
                 for query, variables in (
                     (COVERAGE_QUERY, {"filter": QUESTION.node_filter()}),
                     (COVERAGE_SUMMARY_QUERY, {"filter": QUESTION.node_filter()}),
+                    (NODE_STOCKTAKE_QUERY, {"filter": QUESTION.node_filter()}),
                     (DATA_VERSION_QUERY, {}),
                 ):
                     result = schema.execute_sync(
@@ -114,7 +117,9 @@ def record_demo_answers(folder: Path) -> list[Recorded]:
                     bodies.append({"data": result.data})
         finally:
             engine.dispose()
-        answers.append(Recorded(coverage=bodies[0], summary=bodies[1], header=bodies[2]))
+        answers.append(
+            Recorded(coverage=bodies[0], summary=bodies[1], stocktake=bodies[2], header=bodies[3])
+        )
     return answers
 
 
@@ -137,6 +142,10 @@ def stand_in_plan(answers: list[Recorded], count: int) -> list[dict[str, Any]]:
         summary["data"]["node"]["id"] = node_id
         for row in summary["data"]["coverageSummary"]:
             row["organisation"] = f"{row['organisation']} {index:02d}"
+        stocktake = json.loads(json.dumps(recorded.stocktake))
+        stocktake["data"]["node"]["id"] = node_id
+        for row in (*stocktake["data"]["coverage"], *stocktake["data"]["coverageSummary"]):
+            row["organisation"] = f"{row['organisation']} {index:02d}"
         header = json.loads(json.dumps(recorded.header))
         header["data"]["node"]["id"] = node_id
         nodes.append(
@@ -145,6 +154,7 @@ def stand_in_plan(answers: list[Recorded], count: int) -> list[dict[str, Any]]:
                 "port": port,
                 "coverage": json.dumps(coverage, separators=(",", ":")),
                 "summary": json.dumps(summary, separators=(",", ":")),
+                "stocktake": json.dumps(stocktake, separators=(",", ":")),
                 "header": json.dumps(header, separators=(",", ":")),
                 "organisation": f"Stand-in ICSO {index:02d}",
                 "data_version": header["data"]["node"]["dataVersion"],
@@ -178,8 +188,8 @@ def register(url: str, nodes: list[dict[str, Any]], key: SigningKey) -> None:
 
 
 # What the coordinator asks each node for each stocktake: its sums for the summary (a node of
-# this schema version sums its own coverage), its coverage cells for the entry table.
-NODE_QUESTIONS = {"summary": COVERAGE_SUMMARY_QUERY, "entries": COVERAGE_QUERY}
+# this schema version sums its own coverage), its coverage cells and sums for the entry table.
+NODE_QUESTIONS = {"summary": COVERAGE_SUMMARY_QUERY, "entries": NODE_STOCKTAKE_QUERY}
 
 
 def ask_each_node(

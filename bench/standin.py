@@ -2,14 +2,16 @@
 
 `python -m bench.standin PLAN.json KEY.pem` listens on every port the plan names. Each port
 answers a coverage question (a POST, or a GET with the question in its query string) with its
-recorded coverage answer, a coverage summary question with its recorded summary, and any other
-question with its recorded `node` header, after the plan's delay, signed with the key as a node
+recorded coverage answer, a coverage summary question with its recorded summary, a question for
+both (a stocktake's) with its recorded answer to both, and any other question with its recorded
+`node` header, after the plan's delay, signed with the key as a node
 signs (RFC 9421, signed ahead of time: see `Signer`), so that the coordinator cannot tell it
 from a node that takes that long. A GET without a query answers 200, for readiness checks. It
 stops on SIGTERM.
 
 The plan: {"delay_ms": 100,
-           "nodes": [{"port": 8101, "coverage": "{…}", "summary": "{…}", "header": "{…}"}]}.
+           "nodes": [{"port": 8101, "coverage": "{…}", "summary": "{…}", "stocktake": "{…}",
+                      "header": "{…}"}]}.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from auth.keys import SigningKey, load_key_file
@@ -72,9 +75,27 @@ class Signer:
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def handler(
-    coverage: bytes, summary: bytes, header: bytes, delay: float, signer: Signer
-) -> Handler:
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """One stand-in node's recorded answers."""
+
+    coverage: bytes
+    summary: bytes
+    stocktake: bytes
+    header: bytes
+
+    def to(self, question: bytes) -> bytes:
+        """The answer to `question` (a POST body, or a GET's URL-encoded request line)."""
+        sums = b"coverageSummary" in question
+        cells = b"coverage(" in question or b"coverage%28" in question
+        if sums and cells:
+            return self.stocktake
+        if sums:
+            return self.summary
+        return self.coverage if cells else self.header
+
+
+def handler(answers: Answers, delay: float, signer: Signer) -> Handler:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -90,13 +111,7 @@ def handler(
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 else:
                     # A question comes as a POST body or, URL-encoded, in a GET's query string.
-                    asked = request or request_line
-                    if b"coverageSummary" in asked:
-                        body = summary
-                    elif b"coverage(" in asked or b"coverage%28" in asked:
-                        body = coverage
-                    else:
-                        body = header
+                    body = answers.to(request or request_line)
                     await asyncio.sleep(delay)
                     writer.write(signer.head(body) + body)
                 await writer.drain()
@@ -111,15 +126,16 @@ def handler(
 async def main(plan_path: Path, key_path: Path) -> None:
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
     answers = [
-        (node["coverage"].encode(), node["summary"].encode(), node["header"].encode())
+        Answers(*(node[name].encode() for name in ("coverage", "summary", "stocktake", "header")))
         for node in plan["nodes"]
     ]
-    signer = Signer(load_key_file(key_path), [body for bodies in answers for body in bodies])
+    bodies = [body for a in answers for body in (a.coverage, a.summary, a.stocktake, a.header)]
+    signer = Signer(load_key_file(key_path), bodies)
     renewing = asyncio.create_task(signer.renew())
     delay = plan["delay_ms"] / 1000
     servers = []
-    for node, (coverage, summary, header) in zip(plan["nodes"], answers, strict=True):
-        serve = handler(coverage, summary, header, delay, signer)
+    for node, node_answers in zip(plan["nodes"], answers, strict=True):
+        serve = handler(node_answers, delay, signer)
         servers.append(await asyncio.start_server(serve, "127.0.0.1", node["port"], backlog=256))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -20,19 +20,28 @@ from service.node.coverage import organisation_coverage
 
 NODE_HEADER = "node { id schemaVersion dataVersion }"
 DATA_VERSION_QUERY = f"query DataVersion {{ {NODE_HEADER} }}"
-COVERAGE_QUERY = f"""query Coverage($filter: ObservationFilter) {{
-  {NODE_HEADER}
-  coverage(filter: $filter) {{
+COVERAGE_FIELDS = """coverage(filter: $filter) {
     dataset organisation indicator refArea subArea group breakdown
     cellCount firstYear latestYear valuesVisible
-  }}
+  }"""
+SUMMARY_FIELDS = """coverageSummary(filter: $filter) {
+    organisation datasets indicators countries groups cellCount firstYear latestYear
+  }"""
+COVERAGE_QUERY = f"""query Coverage($filter: ObservationFilter) {{
+  {NODE_HEADER}
+  {COVERAGE_FIELDS}
 }}"""
 # Nodes of schema 1.1 and later sum their coverage per organisation (`summarises`).
 COVERAGE_SUMMARY_QUERY = f"""query CoverageSummary($filter: ObservationFilter) {{
   {NODE_HEADER}
-  coverageSummary(filter: $filter) {{
-    organisation datasets indicators countries groups cellCount firstYear latestYear
-  }}
+  {SUMMARY_FIELDS}
+}}"""
+# A stocktake's entries need every coverage cell; its totals per organisation come from the
+# node's own sums, asked in the same question (the node reads its coverage once for both).
+STOCKTAKE_QUERY = f"""query Stocktake($filter: ObservationFilter) {{
+  {NODE_HEADER}
+  {COVERAGE_FIELDS}
+  {SUMMARY_FIELDS}
 }}"""
 SUMMARY_SINCE = (1, 1)
 OBSERVATIONS_QUERY = f"""query Observations(
@@ -152,6 +161,23 @@ class CoverageAnswer(msgspec.Struct, frozen=True):
 
     node: NodeHeader
     coverage: list[FederatedCoverage]
+
+
+class StocktakeAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    """The `data` of a node's answer to `STOCKTAKE_QUERY`."""
+
+    node: NodeHeader
+    coverage: list[FederatedCoverage]
+    coverage_summary: list[FederatedOrganisationCoverage]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStocktake:
+    """What one node gave a stocktake: its coverage cells, and the same summed per
+    organisation (by the node, or here for a node too old to sum), each tagged with the node."""
+
+    cells: list[FederatedCoverage]
+    sums: list[FederatedOrganisationCoverage]
 
 
 Tagged = TypeVar("Tagged", FederatedCoverage, FederatedOrganisationCoverage)

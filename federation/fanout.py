@@ -20,12 +20,15 @@ from federation.answers import (
     COVERAGE_SUMMARY_QUERY,
     DATA_VERSION_QUERY,
     OBSERVATIONS_QUERY,
+    STOCKTAKE_QUERY,
     CoverageAnswer,
     CoverageSummaryAnswer,
     FederatedCell,
     FederatedCoverage,
     FederatedOrganisationCoverage,
     NodeHeader,
+    NodeStocktake,
+    StocktakeAnswer,
     observation_cell,
     read_list,
     read_text,
@@ -145,6 +148,12 @@ class Federation:
             cache_seconds, clock=clock
         )
         self._summary_signatures: CoverageCache[Provenance] = CoverageCache(
+            cache_seconds, clock=clock
+        )
+        self.stocktake_cache: CoverageCache[NodeStocktake] = CoverageCache(
+            cache_seconds, clock=clock
+        )
+        self._stocktake_signatures: CoverageCache[Provenance] = CoverageCache(
             cache_seconds, clock=clock
         )
 
@@ -323,6 +332,32 @@ class Federation:
 
         return await self.fan_out(ask)
 
+    async def stocktake(
+        self, filter: Mapping[str, object], *, authorization: str | None
+    ) -> FederatedAnswer[NodeStocktake]:
+        """Every node's coverage for `filter` with the same summed per organisation, one
+        `NodeStocktake` per node that answered: from one question to a node of schema 1.1 on,
+        summed here for an older node."""
+        variables = {"filter": dict(filter) or None}
+
+        async def ask(node: RegisteredNode) -> NodeResult[NodeStocktake]:
+            if not summarises(node.schema_version):
+                cells = await self._coverage_of(node, variables, authorization)
+                summed = summed_here(node.node_id, cells.items)
+                return NodeResult(
+                    [NodeStocktake(cells.items, summed)], cells.message, cells.signature
+                )
+            return await self._cached(
+                node,
+                {"stocktake": variables},
+                authorization,
+                self.stocktake_cache,
+                self._stocktake_signatures,
+                lambda: self._read_stocktake(node, variables, authorization),
+            )
+
+        return await self.fan_out(ask)
+
     async def _coverage_of(
         self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
     ) -> NodeResult[FederatedCoverage]:
@@ -351,6 +386,16 @@ class Federation:
         )
         header = self.check_header(node, answer.node)
         return header, tag_cells(node.node_id, answer.coverage_summary)
+
+    async def _read_stocktake(
+        self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
+    ) -> tuple[NodeHeader, list[NodeStocktake]]:
+        answer = await self.transport.execute_as(
+            node, STOCKTAKE_QUERY, variables, authorization, StocktakeAnswer
+        )
+        header = self.check_header(node, answer.node)
+        cells = tag_cells(node.node_id, answer.coverage)
+        return header, [NodeStocktake(cells, tag_cells(node.node_id, answer.coverage_summary))]
 
     async def _cached(
         self,

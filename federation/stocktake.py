@@ -123,8 +123,9 @@ class OrganisationSummary:
 class Stocktake:
     """What every node reported, for one question: entries, per-organisation totals, sources.
 
-    The entries are merged and sorted when first read, and the totals are counted from the
-    nodes' coverage directly: a summary over many nodes never builds thousands of entries.
+    The entries are merged and sorted when first read. The totals are the nodes' own sums
+    merged (`sums`, as a node sends them beside its coverage), or else counted from the
+    coverage directly: never from thousands of entries.
     """
 
     def __init__(
@@ -132,10 +133,12 @@ class Stocktake:
         coverage: Iterable[FederatedCoverage],
         reference: Reference,
         *,
+        sums: Iterable[FederatedOrganisationCoverage] | None = None,
         organisations: Sequence[str] = (),
         sources: Sequence[SourceStatus] = (),
     ) -> None:
         self._coverage = only_organisations(coverage, organisations)
+        self._sums = None if sums is None else only_organisations(sums, organisations)
         self._reference = reference
         self.sources = list(sources)
 
@@ -145,6 +148,8 @@ class Stocktake:
 
     @functools.cached_property
     def organisations(self) -> list[OrganisationSummary]:
+        if self._sums is not None:
+            return merge_summaries(self._sums)
         return _summaries(self._coverage, _country_of_cell, _nodes_of_cells)
 
 
@@ -158,8 +163,7 @@ class StocktakeSummary:
         organisations: Sequence[str] = (),
         sources: Sequence[SourceStatus] = (),
     ) -> None:
-        wanted = {name.casefold() for name in organisations}
-        self._sums = [s for s in sums if not wanted or s.organisation.casefold() in wanted]
+        self._sums = only_organisations(sums, organisations)
         self.sources = list(sources)
 
     @functools.cached_property
@@ -191,14 +195,17 @@ def merge_summaries(sums: Iterable[FederatedOrganisationCoverage]) -> list[Organ
     ]
 
 
+_OfOrganisation = TypeVar("_OfOrganisation", FederatedCoverage, FederatedOrganisationCoverage)
+
+
 def only_organisations(
-    coverage: Iterable[FederatedCoverage], organisations: Sequence[str]
-) -> list[FederatedCoverage]:
-    """The coverage of the named organisations (any case); all of it when none is named."""
+    rows: Iterable[_OfOrganisation], organisations: Sequence[str]
+) -> list[_OfOrganisation]:
+    """The cells (or sums) of the named organisations (any case); all when none is named."""
     wanted = {name.casefold() for name in organisations}
     if not wanted:
-        return list(coverage)
-    return [cell for cell in coverage if cell.organisation.casefold() in wanted]
+        return list(rows)
+    return [row for row in rows if row.organisation.casefold() in wanted]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -387,10 +394,14 @@ async def take_stock(
     *,
     authorization: str | None,
 ) -> Stocktake:
-    """Ask every node for its coverage; the answer merges it by organisation."""
-    answer = await federation.coverage(query.node_filter(), authorization=authorization)
+    """Ask every node for its coverage and its sums; the answer merges them by organisation."""
+    answer = await federation.stocktake(query.node_filter(), authorization=authorization)
     return Stocktake(
-        answer.items, reference, organisations=query.organisations, sources=answer.sources
+        itertools.chain.from_iterable(node.cells for node in answer.items),
+        reference,
+        sums=itertools.chain.from_iterable(node.sums for node in answer.items),
+        organisations=query.organisations,
+        sources=answer.sources,
     )
 
 

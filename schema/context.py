@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -9,8 +10,11 @@ from strawberry.types import Info
 
 from auth.caller import Caller
 from auth.keys import SigningKey
+from auth.levels import Level
+from service.node.coverage import CoverageCell
 from service.node.decision_cache import DecisionCache
 from service.node.disclosure import DisclosurePolicy
+from service.node.filters import CellFilter
 from service.reference import Reference
 from service.settings import Settings
 
@@ -35,6 +39,10 @@ class NodeContext:
     # Shared by the node's requests; a context of its own decides every table afresh.
     decision_cache: DecisionCache | None = None
     tally: Tally = field(default_factory=Tally)
+    # Coverage read during this request, by level and filter (`schema.node.coverage_of`).
+    coverage_read: list[tuple[Level, CellFilter, Sequence[CoverageCell]]] = field(
+        default_factory=list
+    )
 
 
 NodeInfo = Info[NodeContext, None]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from auth.levels import Level
-from schema.context import NodeInfo
+from schema.context import NodeContext, NodeInfo
 from schema.execution import fast_schema
 from schema.node_types import (
     AccessLevel,
@@ -36,6 +37,7 @@ from schema.node_types import (
 from service.errors import BadRequest, NotFound
 from service.node import coverage as node_coverage
 from service.node import datasets as node_datasets
+from service.node.coverage import CoverageCell
 from service.node.filters import CellFilter
 from service.node.identity import get_identity
 from service.node.observations import read_page
@@ -226,7 +228,6 @@ class Query:
     def coverage(
         self, info: NodeInfo, filter: ObservationFilter | None = None
     ) -> list[CoverageCellType]:
-        ctx = info.context
         return [
             CoverageCellType(
                 dataset=c.dataset,
@@ -241,9 +242,7 @@ class Query:
                 latest_year=c.latest_year,
                 values_visible=c.values_visible,
             )
-            for c in node_coverage.coverage(
-                ctx.session, level=ctx.caller.level, cell_filter=cell_filter_from(filter)
-            )
+            for c in coverage_of(info.context, cell_filter_from(filter))
         ]
 
     @strawberry.field(
@@ -254,10 +253,7 @@ class Query:
     def coverage_summary(
         self, info: NodeInfo, filter: ObservationFilter | None = None
     ) -> list[OrganisationCoverageType]:
-        ctx = info.context
-        rows = node_coverage.coverage(
-            ctx.session, level=ctx.caller.level, cell_filter=cell_filter_from(filter)
-        )
+        rows = coverage_of(info.context, cell_filter_from(filter))
         return [
             OrganisationCoverageType(
                 organisation=o.organisation,
@@ -271,6 +267,18 @@ class Query:
             )
             for o in node_coverage.organisation_coverage(rows)
         ]
+
+
+def coverage_of(ctx: NodeContext, cell_filter: CellFilter) -> Sequence[CoverageCell]:
+    """The caller's coverage for `cell_filter`, read once per request: a coordinator's
+    stocktake asks for the cells and their sums in one question."""
+    level = ctx.caller.level
+    for read_at, read_for, rows in ctx.coverage_read:
+        if read_at == level and read_for == cell_filter:
+            return rows
+    rows = node_coverage.coverage(ctx.session, level=level, cell_filter=cell_filter)
+    ctx.coverage_read.append((level, cell_filter, rows))
+    return rows
 
 
 def build_node_schema() -> strawberry.Schema:

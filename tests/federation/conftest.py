@@ -20,7 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -194,6 +194,22 @@ class RunningNode:
             authorization: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Ask this node directly, as a government partner could."""
         return graphql_data(self.url, document, variables, authorization, timeout=10)
+
+    @contextlib.contextmanager
+    def statements(self) -> Iterator[list[str]]:
+        """The SQL this node's database runs within the block."""
+        ran: list[str] = []
+        database = make_url(self.settings.database_url).database
+
+        def record(conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+            if conn.engine.url.database == database:
+                ran.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            yield ran
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
 
 
 def start_node(org_index: int, folder: Path) -> RunningNode:

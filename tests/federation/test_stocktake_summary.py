@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.answers import COVERAGE_QUERY, COVERAGE_SUMMARY_QUERY, summarises
+from federation.answers import (
+    COVERAGE_QUERY,
+    COVERAGE_SUMMARY_QUERY,
+    STOCKTAKE_QUERY,
+    summarises,
+)
 from federation.models import NodeRecord
 from schema.node import NODE_SCHEMA_VERSION
 from service.node.coverage import organisation_coverage
@@ -25,8 +30,10 @@ ORGANISATIONS = """organisations {
   organisation nodes datasets indicators countries groups cellCount firstYear latestYear }"""
 SUMMARY = f"""query($filter: StocktakeFilter) {{ stocktake(filter: $filter) {{
   {ORGANISATIONS} sources {{ nodeId status }} }} }}"""
+ENTRIES = """entries {
+  organisation dataset indicator country group cellCount firstYear latestYear nodes }"""
 WITH_ENTRIES = f"""query($filter: StocktakeFilter) {{ stocktake(filter: $filter) {{
-  {ORGANISATIONS} entries {{ indicator }} sources {{ nodeId status }} }} }}"""
+  {ORGANISATIONS} {ENTRIES} sources {{ nodeId status }} }} }}"""
 THROUGH_A_FRAGMENT = f"""query($filter: StocktakeFilter) {{ stocktake(filter: $filter) {{
   ...Totals sources {{ nodeId status }} }} }}
   fragment Totals on Stocktake {{ {ORGANISATIONS} }}"""
@@ -39,6 +46,28 @@ class Row:
         )  # fmt: skip
         self.ref_area, self.group, self.cell_count = raw["refArea"], raw["group"], raw["cellCount"]
         self.first_year, self.latest_year = raw["firstYear"], raw["latestYear"]
+
+
+def totals_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each organisation's totals counted from a stocktake's entries, as `organisations` says
+    them (in the same order: by name, case-blind)."""
+    by_organisation: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_organisation.setdefault(entry["organisation"], []).append(entry)
+    return [
+        {
+            "organisation": name,
+            "nodes": sorted({node for e in rows for node in e["nodes"]}),
+            "datasets": len({e["dataset"] for e in rows}),
+            "indicators": len({e["indicator"] for e in rows}),
+            "countries": len({e["country"] for e in rows}),
+            "groups": sorted({e["group"] for e in rows}),
+            "cellCount": sum(e["cellCount"] for e in rows),
+            "firstYear": min(e["firstYear"] for e in rows),
+            "latestYear": max(e["latestYear"] for e in rows),
+        }
+        for name, rows in sorted(by_organisation.items(), key=lambda i: (i[0].casefold(), i[0]))
+    ]
 
 
 def summed(o: Any) -> dict[str, Any]:
@@ -65,6 +94,20 @@ def test_a_nodes_sums_are_its_coverage_summed_at_the_callers_level(
             expected = [summed(o) for o in organisation_coverage(Row(cell) for cell in cells)]
             assert sums == expected
             assert cells  # something to sum at every level
+
+
+@pytest.mark.parametrize("authorization", [None, OWNER_TOKEN], ids=["public", "owner"])
+def test_a_stocktake_question_reads_the_coverage_once_for_cells_and_sums(
+    demo_nodes: list[RunningNode], authorization: str | None
+) -> None:
+    node = demo_nodes[0]
+    variables = {"filter": {"refAreas": ["BGD"]}}
+    with node.statements() as statements:
+        both = node.ask(STOCKTAKE_QUERY, variables, authorization)
+    assert both["coverage"] == node.ask(COVERAGE_QUERY, variables, authorization)["coverage"]
+    sums = node.ask(COVERAGE_SUMMARY_QUERY, variables, authorization)["coverageSummary"]
+    assert both["coverageSummary"] == sums
+    assert len([s for s in statements if "GROUP BY" in s.upper()]) == 1
 
 
 def test_nodes_of_this_version_sum_their_coverage() -> None:
@@ -95,11 +138,12 @@ async def test_the_totals_from_sums_are_the_totals_from_the_entries(
     totals, entries = summed.json()["data"]["stocktake"], full.json()["data"]["stocktake"]
     assert {s["status"] for s in totals["sources"]} == {"OK"}
     assert totals["organisations"] == entries["organisations"]
+    assert totals["organisations"] == totals_of(entries["entries"])
     assert len(totals["organisations"]) == len(demo_nodes)
     if query is SUMMARY:  # each node sent its sums, not its cells
         assert documents == [COVERAGE_SUMMARY_QUERY] * len(demo_nodes)
-    else:  # a fragment might reach the entries: the cells are asked for
-        assert documents == [COVERAGE_QUERY] * len(demo_nodes)
+    else:  # a fragment might reach the entries: the cells are asked for, with their sums
+        assert documents == [STOCKTAKE_QUERY] * len(demo_nodes)
 
 
 async def test_a_node_too_old_to_sum_is_summed_by_the_coordinator(
@@ -119,9 +163,10 @@ async def test_a_node_too_old_to_sum_is_summed_by_the_coordinator(
         old_asked = [r.document for r in second.recorder.requests[start:]]
         full = await client.post("/graphql", json={"query": WITH_ENTRIES, "variables": variables})
     assert old_asked == [COVERAGE_QUERY]
-    totals = summed.json()["data"]["stocktake"]
+    totals, entries = summed.json()["data"]["stocktake"], full.json()["data"]["stocktake"]
     assert {s["status"] for s in totals["sources"]} == {"OK"}
-    assert totals["organisations"] == full.json()["data"]["stocktake"]["organisations"]
+    assert totals["organisations"] == entries["organisations"]
+    assert totals["organisations"] == totals_of(entries["entries"])
 
 
 async def test_sums_are_asked_with_the_callers_token_and_narrowed_to_organisations(
