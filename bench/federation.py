@@ -3,11 +3,11 @@
 The nodes are stand-ins (`bench.standin`) serving the answers that the three demo nodes give to
 the same questions, each under its own node id and organisation, after a set delay. For the
 summary the coordinator asks each node for its sums per organisation, for the entry table for
-its coverage cells. The baseline of each is the slowest node's own latency for the question it is
-asked: every node asked directly, one at a time, before and after the stocktakes. The coordinator
-asks every node each time (its coverage cache is off), with its default fan-out settings; should
-the default fan-out concurrency be below the largest number of nodes, that size runs again with
-it raised to the number of nodes.
+its coverage (as a table, node schema 1.2) and its sums. The baseline of each is the slowest
+node's own latency for the question it is asked: every node asked directly, one at a time,
+before and after the stocktakes. The coordinator asks every node each time (its coverage cache
+is off), with its default fan-out settings; should the default fan-out concurrency be below the
+largest number of nodes, that size runs again with it raised to the number of nodes.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from bench.results import Figure, Outcome
 from bench.servers import free_port, python_module, running
 from bench.workspace import Workspace
 from federation import registry
-from federation.answers import COVERAGE_SUMMARY_QUERY
-from federation.answers import STOCKTAKE_QUERY as NODE_STOCKTAKE_QUERY
-from federation.fanout import COVERAGE_QUERY, DATA_VERSION_QUERY
+from federation.answers import COVERAGE_SUMMARY_QUERY, COVERAGE_TABLE_QUERY
+from federation.answers import STOCKTAKE_TABLE_QUERY as NODE_STOCKTAKE_QUERY
+from federation.fanout import DATA_VERSION_QUERY
 from federation.registry import NodeIdentity
 from federation.stocktake import StocktakeQuery
 from schema.context import NodeContext
@@ -73,8 +73,8 @@ STOCKTAKE_VARIABLES = {"filter": {"countries": list(QUESTION.countries)}}
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """What one demo node answers: its coverage of the question, the same summed per
-    organisation, both in one answer (a stocktake's question), and its `node` header."""
+    """What one demo node answers: its coverage of the question as a table, the same summed
+    per organisation, both in one answer (a stocktake's question), and its `node` header."""
 
     coverage: dict[str, Any]
     summary: dict[str, Any]
@@ -104,7 +104,7 @@ def record_demo_answers(folder: Path) -> list[Recorded]:
                 )
                 bodies = []
                 for query, variables in (
-                    (COVERAGE_QUERY, {"filter": QUESTION.node_filter()}),
+                    (COVERAGE_TABLE_QUERY, {"filter": QUESTION.node_filter()}),
                     (COVERAGE_SUMMARY_QUERY, {"filter": QUESTION.node_filter()}),
                     (NODE_STOCKTAKE_QUERY, {"filter": QUESTION.node_filter()}),
                     (DATA_VERSION_QUERY, {}),
@@ -134,20 +134,10 @@ def stand_in_plan(answers: list[Recorded], count: int) -> list[dict[str, Any]]:
         ports.add(port)
         recorded = answers[index % len(answers)]
         node_id = f"standin-{index:02d}"
-        coverage = json.loads(json.dumps(recorded.coverage))
-        coverage["data"]["node"]["id"] = node_id
-        for cell in coverage["data"]["coverage"]:
-            cell["organisation"] = f"{cell['organisation']} {index:02d}"
-        summary = json.loads(json.dumps(recorded.summary))
-        summary["data"]["node"]["id"] = node_id
-        for row in summary["data"]["coverageSummary"]:
-            row["organisation"] = f"{row['organisation']} {index:02d}"
-        stocktake = json.loads(json.dumps(recorded.stocktake))
-        stocktake["data"]["node"]["id"] = node_id
-        for row in (*stocktake["data"]["coverage"], *stocktake["data"]["coverageSummary"]):
-            row["organisation"] = f"{row['organisation']} {index:02d}"
-        header = json.loads(json.dumps(recorded.header))
-        header["data"]["node"]["id"] = node_id
+        coverage, summary, stocktake, header = (
+            as_node(answer, node_id, index)
+            for answer in (recorded.coverage, recorded.summary, recorded.stocktake, recorded.header)
+        )
         nodes.append(
             {
                 "node_id": node_id,
@@ -161,6 +151,21 @@ def stand_in_plan(answers: list[Recorded], count: int) -> list[dict[str, Any]]:
             }
         )
     return nodes
+
+
+def as_node(recorded: dict[str, Any], node_id: str, index: int) -> dict[str, Any]:
+    """A demo node's recorded answer as stand-in `index` gives it: under its own node id, and
+    its organisations' names numbered (fifty stand-ins are fifty organisations)."""
+    answer: dict[str, Any] = json.loads(json.dumps(recorded))
+    data = answer["data"]
+    data["node"]["id"] = node_id
+    named = [*data.get("coverageSummary", ())]
+    if "coverageTable" in data:
+        values = data["coverageTable"]["values"]
+        values["organisations"] = [f"{name} {index:02d}" for name in values["organisations"]]
+    for row in named:
+        row["organisation"] = f"{row['organisation']} {index:02d}"
+    return answer
 
 
 def register(url: str, nodes: list[dict[str, Any]], key: SigningKey) -> None:
@@ -217,7 +222,7 @@ def run(workspace: Workspace) -> Outcome:
     outcome = Outcome(NAME)
     answers = record_demo_answers(workspace.folder / "demo-nodes")
     outcome.details["recorded_coverage_cells"] = [
-        len(answer.coverage["data"]["coverage"]) for answer in answers
+        answer.coverage["data"]["coverageTable"]["size"] for answer in answers
     ]
     key = create_key_file(workspace.folder / "standin-key.pem")
     sizes = workspace.sizes.federation_sizes

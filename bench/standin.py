@@ -1,8 +1,8 @@
 """Stand-in nodes: one light process that serves recorded node answers on many ports.
 
 `python -m bench.standin PLAN.json KEY.pem` listens on every port the plan names. Each port
-answers a coverage question (a POST, or a GET with the question in its query string) with its
-recorded coverage answer, a coverage summary question with its recorded summary, a question for
+answers a coverage table question (a POST, or a GET with the question in its query string)
+with its recorded table, a coverage summary question with its recorded summary, a question for
 both (a stocktake's) with its recorded answer to both, and any other question with its recorded
 `node` header, after the plan's delay, signed with the key as a node
 signs (RFC 9421, signed ahead of time: see `Signer`), so that the coordinator cannot tell it
@@ -87,7 +87,7 @@ class Answers:
     def to(self, question: bytes) -> bytes:
         """The answer to `question` (a POST body, or a GET's URL-encoded request line)."""
         sums = b"coverageSummary" in question
-        cells = b"coverage(" in question or b"coverage%28" in question
+        cells = b"coverageTable" in question
         if sums and cells:
             return self.stocktake
         if sums:

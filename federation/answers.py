@@ -7,7 +7,8 @@ source naming the field (`NodeBadAnswer`), never a wrong cell in the combined an
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -43,6 +44,26 @@ STOCKTAKE_QUERY = f"""query Stocktake($filter: ObservationFilter) {{
   {COVERAGE_FIELDS}
   {SUMMARY_FIELDS}
 }}"""
+# Nodes of schema 1.2 and later send their coverage as a table (`tabulates`): each name and
+# code once per answer, not once per cell.
+TABLE_FIELDS = """coverageTable(filter: $filter) {
+    size
+    values { organisations datasets indicators refAreas subAreas groups breakdowns }
+    columns {
+      organisation dataset indicator refArea subArea group breakdown
+      cellCount firstYear latestYear valuesVisible
+    }
+  }"""
+COVERAGE_TABLE_QUERY = f"""query CoverageTable($filter: ObservationFilter) {{
+  {NODE_HEADER}
+  {TABLE_FIELDS}
+}}"""
+STOCKTAKE_TABLE_QUERY = f"""query StocktakeTable($filter: ObservationFilter) {{
+  {NODE_HEADER}
+  {TABLE_FIELDS}
+  {SUMMARY_FIELDS}
+}}"""
+TABLES_SINCE = (1, 2)
 SUMMARY_SINCE = (1, 1)
 OBSERVATIONS_QUERY = f"""query Observations(
   $filter: ObservationFilter, $first: Int!, $after: String
@@ -139,11 +160,20 @@ class CoverageSummaryAnswer(msgspec.Struct, frozen=True, rename="camel"):
 
 def summarises(schema_version: str) -> bool:
     """Whether a node of `schema_version` answers `coverageSummary`."""
+    return _at_least(schema_version, SUMMARY_SINCE)
+
+
+def tabulates(schema_version: str) -> bool:
+    """Whether a node of `schema_version` answers `coverageTable`."""
+    return _at_least(schema_version, TABLES_SINCE)
+
+
+def _at_least(schema_version: str, since: tuple[int, int]) -> bool:
     try:
         major, minor = (int(part) for part in schema_version.split(".")[:2])
     except ValueError:
         return False
-    return (major, minor) >= SUMMARY_SINCE
+    return (major, minor) >= since
 
 
 def summed_here(
@@ -169,6 +199,110 @@ class StocktakeAnswer(msgspec.Struct, frozen=True, rename="camel"):
     node: NodeHeader
     coverage: list[FederatedCoverage]
     coverage_summary: list[FederatedOrganisationCoverage]
+
+
+class CoverageValues(msgspec.Struct, frozen=True, gc=False, rename="camel"):
+    """Each dimension's distinct values in a node's coverage table."""
+
+    organisations: list[str]
+    datasets: list[str]
+    indicators: list[str]
+    ref_areas: list[str]
+    sub_areas: list[str]
+    groups: list[str]
+    breakdowns: list[tuple[str, ...]]
+
+
+class CoverageColumns(msgspec.Struct, frozen=True, gc=False, rename="camel"):
+    """A node's coverage cells, a list per field; dimensions as positions in their values."""
+
+    organisation: list[int]
+    dataset: list[int]
+    indicator: list[int]
+    ref_area: list[int]
+    sub_area: list[int]
+    group: list[int]
+    breakdown: list[int]
+    cell_count: list[int]
+    first_year: list[int]
+    latest_year: list[int]
+    values_visible: list[bool]
+
+
+class CoverageTable(msgspec.Struct, frozen=True, gc=False):
+    """A node's `coverageTable`: its coverage cells keyed by position (`table_cells`)."""
+
+    size: int
+    values: CoverageValues
+    columns: CoverageColumns
+
+
+class CoverageTableAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    """The `data` of a node's answer to `COVERAGE_TABLE_QUERY`."""
+
+    node: NodeHeader
+    coverage_table: CoverageTable
+
+
+class StocktakeTableAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    """The `data` of a node's answer to `STOCKTAKE_TABLE_QUERY`."""
+
+    node: NodeHeader
+    coverage_table: CoverageTable
+    coverage_summary: list[FederatedOrganisationCoverage]
+
+
+def table_cells(node_id: str, table: CoverageTable) -> list[FederatedCoverage]:
+    """The cells of a node's coverage table, tagged with the node, as `coverage` would list
+    them. Built a column at a time, in C: each name and code is one object shared by every
+    cell that has it. `NodeBadAnswer` if a column's length is not the table's size or a
+    position names no value."""
+    columns, values, size = table.columns, table.values, table.size
+    # Each dimension's column, as the schema names it, with the values it refers to.
+    dimensions: tuple[tuple[str, list[int], str, Sequence[object]], ...] = (
+        ("organisation", columns.organisation, "organisations", values.organisations),
+        ("dataset", columns.dataset, "datasets", values.datasets),
+        ("indicator", columns.indicator, "indicators", values.indicators),
+        ("refArea", columns.ref_area, "refAreas", values.ref_areas),
+        ("subArea", columns.sub_area, "subAreas", values.sub_areas),
+        ("group", columns.group, "groups", values.groups),
+        ("breakdown", columns.breakdown, "breakdowns", values.breakdowns),
+    )
+    counts: tuple[tuple[str, Sequence[object]], ...] = (
+        ("cellCount", columns.cell_count),
+        ("firstYear", columns.first_year),
+        ("latestYear", columns.latest_year),
+        ("valuesVisible", columns.values_visible),
+    )
+    for field, column in (*((field, column) for field, column, _, _ in dimensions), *counts):
+        if len(column) != size:
+            raise NodeBadAnswer(
+                f"malformed answer: coverageTable.columns.{field} has {len(column)} items "
+                f"for a table of {size}"
+            )
+    for field, positions, named, known in dimensions:
+        if positions and (min(positions) < 0 or max(positions) >= len(known)):
+            raise NodeBadAnswer(
+                f"malformed answer: coverageTable.columns.{field} holds a position outside "
+                f"values.{named} ({len(known)} values)"
+            )
+    return list(
+        map(
+            FederatedCoverage,
+            map(values.organisations.__getitem__, columns.organisation),
+            map(values.datasets.__getitem__, columns.dataset),
+            map(values.indicators.__getitem__, columns.indicator),
+            map(values.ref_areas.__getitem__, columns.ref_area),
+            map(values.sub_areas.__getitem__, columns.sub_area),
+            map(values.groups.__getitem__, columns.group),
+            map(values.breakdowns.__getitem__, columns.breakdown),
+            columns.cell_count,
+            columns.first_year,
+            columns.latest_year,
+            columns.values_visible,
+            itertools.repeat(node_id, size),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

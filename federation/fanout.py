@@ -18,22 +18,28 @@ from typing import Any, Generic, TypeVar
 from federation.answers import (
     COVERAGE_QUERY,
     COVERAGE_SUMMARY_QUERY,
+    COVERAGE_TABLE_QUERY,
     DATA_VERSION_QUERY,
     OBSERVATIONS_QUERY,
     STOCKTAKE_QUERY,
+    STOCKTAKE_TABLE_QUERY,
     CoverageAnswer,
     CoverageSummaryAnswer,
+    CoverageTableAnswer,
     FederatedCell,
     FederatedCoverage,
     FederatedOrganisationCoverage,
     NodeHeader,
     NodeStocktake,
     StocktakeAnswer,
+    StocktakeTableAnswer,
     observation_cell,
     read_list,
     read_text,
     summarises,
     summed_here,
+    table_cells,
+    tabulates,
     tag_cells,
 )
 from federation.cache import CoverageCache, cache_key
@@ -373,6 +379,12 @@ class Federation:
     async def _read_coverage(
         self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
     ) -> tuple[NodeHeader, list[FederatedCoverage]]:
+        if tabulates(node.schema_version):
+            table = await self.transport.execute_as(
+                node, COVERAGE_TABLE_QUERY, variables, authorization, CoverageTableAnswer
+            )
+            header = self.check_header(node, table.node)
+            return header, table_cells(node.node_id, table.coverage_table)
         answer = await self.transport.execute_as(
             node, COVERAGE_QUERY, variables, authorization, CoverageAnswer
         )
@@ -390,12 +402,20 @@ class Federation:
     async def _read_stocktake(
         self, node: RegisteredNode, variables: Mapping[str, object], authorization: str | None
     ) -> tuple[NodeHeader, list[NodeStocktake]]:
-        answer = await self.transport.execute_as(
-            node, STOCKTAKE_QUERY, variables, authorization, StocktakeAnswer
-        )
-        header = self.check_header(node, answer.node)
-        cells = tag_cells(node.node_id, answer.coverage)
-        return header, [NodeStocktake(cells, tag_cells(node.node_id, answer.coverage_summary))]
+        if tabulates(node.schema_version):
+            table = await self.transport.execute_as(
+                node, STOCKTAKE_TABLE_QUERY, variables, authorization, StocktakeTableAnswer
+            )
+            header = self.check_header(node, table.node)
+            cells = table_cells(node.node_id, table.coverage_table)
+            sums = table.coverage_summary
+        else:
+            answer = await self.transport.execute_as(
+                node, STOCKTAKE_QUERY, variables, authorization, StocktakeAnswer
+            )
+            header = self.check_header(node, answer.node)
+            cells, sums = tag_cells(node.node_id, answer.coverage), answer.coverage_summary
+        return header, [NodeStocktake(cells, tag_cells(node.node_id, sums))]
 
     async def _cached(
         self,

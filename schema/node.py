@@ -18,6 +18,7 @@ from schema.node_types import (
     CodelistType,
     CodeType,
     CoverageCellType,
+    CoverageTableType,
     DatasetFilter,
     DatasetType,
     DisclosurePolicyType,
@@ -42,8 +43,8 @@ from service.node.filters import CellFilter
 from service.node.identity import get_identity
 from service.node.observations import read_page
 
-# 1.1: `coverageSummary`.
-NODE_SCHEMA_VERSION = "1.1"
+# 1.1: `coverageSummary`. 1.2: `coverageTable`.
+NODE_SCHEMA_VERSION = "1.2"
 CODELIST_IDS = (
     "GROUP",
     "SEX",
@@ -244,6 +245,18 @@ class Query:
             )
             for c in coverage_of(info.context, cell_filter_from(filter))
         ]
+
+    @strawberry.field(
+        description="The same stocktake as `coverage`, as a table: each name and code once, "
+        "then a list per field (schema 1.2 on)."
+    )
+    def coverage_table(
+        self, info: NodeInfo, filter: ObservationFilter | None = None
+    ) -> CoverageTableType:
+        # Answered as it is: a `CoverageTable` has every field of `CoverageTableType` (and of
+        # its values and columns) under the same name, as tuples, which lists are read from.
+        rows = coverage_of(info.context, cell_filter_from(filter))
+        return cast(CoverageTableType, node_coverage.coverage_table(rows))
 
     @strawberry.field(
         description="The same stocktake summed per organisation: distinct datasets, "

@@ -128,3 +128,80 @@ def organisation_coverage(rows: Iterable[Counted]) -> list[OrganisationCoverage]
         )
         for organisation, held in sorted(by_organisation.items())
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageValues:
+    """Each dimension's distinct values in a coverage table, in order of first use."""
+
+    organisations: tuple[str, ...]
+    datasets: tuple[str, ...]
+    indicators: tuple[str, ...]
+    ref_areas: tuple[str, ...]
+    sub_areas: tuple[str, ...]
+    groups: tuple[str, ...]
+    breakdowns: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageColumns:
+    """A coverage table's rows, a tuple per field; a dimension's items are positions in its
+    `CoverageValues`."""
+
+    organisation: tuple[int, ...]
+    dataset: tuple[int, ...]
+    indicator: tuple[int, ...]
+    ref_area: tuple[int, ...]
+    sub_area: tuple[int, ...]
+    group: tuple[int, ...]
+    breakdown: tuple[int, ...]
+    cell_count: tuple[int, ...]
+    first_year: tuple[int, ...]
+    latest_year: tuple[int, ...]
+    values_visible: tuple[bool, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageTable:
+    """Coverage rows as a table keyed by position, as SDMX-JSON keys observations: each
+    dimension's distinct values listed once, then a tuple per field; the i-th row is the i-th
+    item of every column.
+
+    A stocktake over many nodes reads thousands of rows: as a table, each name and code
+    crosses the network, and is read by the coordinator, once per answer instead of once per
+    row (a tenth of the bytes of the same rows as objects)."""
+
+    values: CoverageValues
+    columns: CoverageColumns
+
+    @property
+    def size(self) -> int:
+        return len(self.columns.cell_count)
+
+
+_DIMENSIONS = ("organisation", "dataset", "indicator", "ref_area", "sub_area", "group", "breakdown")
+
+
+def coverage_table(rows: Sequence[CoverageCell]) -> CoverageTable:
+    """`rows` as a `CoverageTable`, in the same order."""
+    values: list[tuple[str, ...]] = []
+    positions: list[tuple[int, ...]] = []
+    for dimension in _DIMENSIONS:
+        index: dict[str, int] = {}
+        positions.append(tuple(index.setdefault(getattr(r, dimension), len(index)) for r in rows))
+        values.append(tuple(index))
+    organisations, datasets, indicators, ref_areas, sub_areas, groups, breakdowns = values
+    organisation, dataset, indicator, ref_area, sub_area, group, breakdown = positions
+    return CoverageTable(
+        values=CoverageValues(
+            organisations, datasets, indicators, ref_areas, sub_areas, groups,
+            tuple(tuple(joined.split("+")) if joined else () for joined in breakdowns),
+        ),
+        columns=CoverageColumns(
+            organisation, dataset, indicator, ref_area, sub_area, group, breakdown,
+            cell_count=tuple(row.cell_count for row in rows),
+            first_year=tuple(row.first_year for row in rows),
+            latest_year=tuple(row.latest_year for row in rows),
+            values_visible=tuple(row.values_visible for row in rows),
+        ),
+    )  # fmt: skip

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from federation.answers import (
     COVERAGE_QUERY,
     COVERAGE_SUMMARY_QUERY,
+    COVERAGE_TABLE_QUERY,
     STOCKTAKE_QUERY,
+    STOCKTAKE_TABLE_QUERY,
     summarises,
 )
 from federation.models import NodeRecord
@@ -97,14 +99,20 @@ def test_a_nodes_sums_are_its_coverage_summed_at_the_callers_level(
 
 
 @pytest.mark.parametrize("authorization", [None, OWNER_TOKEN], ids=["public", "owner"])
+@pytest.mark.parametrize(
+    ("question", "cells"),
+    [(STOCKTAKE_QUERY, "coverage"), (STOCKTAKE_TABLE_QUERY, "coverageTable")],
+    ids=["rows", "table"],
+)
 def test_a_stocktake_question_reads_the_coverage_once_for_cells_and_sums(
-    demo_nodes: list[RunningNode], authorization: str | None
+    demo_nodes: list[RunningNode], authorization: str | None, question: str, cells: str
 ) -> None:
     node = demo_nodes[0]
     variables = {"filter": {"refAreas": ["BGD"]}}
     with node.statements() as statements:
-        both = node.ask(STOCKTAKE_QUERY, variables, authorization)
-    assert both["coverage"] == node.ask(COVERAGE_QUERY, variables, authorization)["coverage"]
+        both = node.ask(question, variables, authorization)
+    alone = COVERAGE_QUERY if cells == "coverage" else COVERAGE_TABLE_QUERY
+    assert both[cells] == node.ask(alone, variables, authorization)[cells]
     sums = node.ask(COVERAGE_SUMMARY_QUERY, variables, authorization)["coverageSummary"]
     assert both["coverageSummary"] == sums
     assert len([s for s in statements if "GROUP BY" in s.upper()]) == 1
@@ -143,7 +151,7 @@ async def test_the_totals_from_sums_are_the_totals_from_the_entries(
     if query is SUMMARY:  # each node sent its sums, not its cells
         assert documents == [COVERAGE_SUMMARY_QUERY] * len(demo_nodes)
     else:  # a fragment might reach the entries: the cells are asked for, with their sums
-        assert documents == [STOCKTAKE_QUERY] * len(demo_nodes)
+        assert documents == [STOCKTAKE_TABLE_QUERY] * len(demo_nodes)
 
 
 async def test_a_node_too_old_to_sum_is_summed_by_the_coordinator(
