@@ -19,6 +19,9 @@ each object's attributes read into a struct of exactly the selected fields, ever
 checked, then turned into the answer's dictionaries, keys in the order of the selection. Any
 value msgspec would not take as it is (a null where none is allowed, an int beyond 32 bits, a
 string subclass) sends the list to the loop above, which answers it as graphql-core would.
+Within `answered_as_json` (the HTTP endpoint, which writes every answer with `encode_json`) such
+a list is answered as its JSON text instead (`JsonText`, written by msgspec in C): the same JSON
+in the response, without building thousands of dictionaries only to write them out.
 
 Anything else takes graphql-core's own path for the whole object: resolvers, `__typename`,
 fragment variables, deferred fragments, resolver middleware, a null in a non-null field, a value
@@ -28,9 +31,11 @@ starting over on that path gives the same answer and reports errors exactly as b
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from math import isfinite
 from types import CoroutineType, GeneratorType
 from typing import Annotated, Any, cast
@@ -60,6 +65,8 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.types.field import StrawberryField
+
+from service.http_errors import JsonText
 
 # Directives that field collection evaluates; a field still selected after them is plain.
 _COLLECTION_DIRECTIVES = frozenset({"skip", "include"})
@@ -192,7 +199,7 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         field_details_list: FieldDetailsList,
         path: Path,
         items: list[Any] | tuple[Any, ...],
-    ) -> list[dict[str, Any] | None] | None:
+    ) -> list[dict[str, Any] | None] | JsonText | None:
         """`items` completed with the plan of their object type, or None for graphql-core's
         path: an item it cannot complete (null where not allowed, awaitable, an error), a type
         that checks its objects, a selection that needs resolvers, or a streamed list."""
@@ -399,6 +406,21 @@ def _projection_type(fields: tuple[tuple[str, str, _Wire], ...]) -> type[msgspec
         return None
 
 
+_AS_JSON: ContextVar[bool] = ContextVar("answered_as_json", default=False)
+_JSON = msgspec.json.Encoder()
+
+
+@contextlib.contextmanager
+def answered_as_json() -> Iterator[None]:
+    """Within the block, a list msgspec reads is answered as its JSON text (`JsonText`): for a
+    caller that writes the whole answer with `encode_json`, and reads nothing of it before."""
+    token = _AS_JSON.set(True)
+    try:
+        yield
+    finally:
+        _AS_JSON.reset(token)
+
+
 # Values msgspec would read as something other than an object of attributes (a mapping's keys,
 # an array's items), or that never are the object of a GraphQL type.
 _NOT_ATTRIBUTE_OBJECTS = (Mapping, str, bytes, bytearray, int, float, list, tuple, set, frozenset)
@@ -406,10 +428,10 @@ _NOT_ATTRIBUTE_OBJECTS = (Mapping, str, bytes, bytearray, int, float, list, tupl
 
 def _projected(
     projection: type[msgspec.Struct], items: list[Any] | tuple[Any, ...], non_null: bool
-) -> list[dict[str, Any] | None] | None:
-    """`items` read into `projection` and answered as dictionaries, or None if any item is not
-    an object of attributes that can never be awaited, or any value is not exactly what its
-    field takes."""
+) -> list[dict[str, Any] | None] | JsonText | None:
+    """`items` read into `projection` and answered as dictionaries (as JSON text within
+    `answered_as_json`), or None if any item is not an object of attributes that can never be
+    awaited, or any value is not exactly what its field takes."""
     kinds = set(map(type, items))
     kinds.discard(type(None))
     for kind in kinds:
@@ -417,6 +439,8 @@ def _projected(
             return None
     try:
         read = msgspec.convert(items, _list_of(projection, non_null), from_attributes=True)
+        if _AS_JSON.get():
+            return JsonText(_JSON.encode(read))
         answered: list[dict[str, Any] | None] = msgspec.to_builtins(read)
     except Exception:  # not answered as it is (a string subclass, a missing attribute): the loop
         return None

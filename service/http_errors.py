@@ -113,6 +113,16 @@ def json_response(
     )
 
 
+class JsonText:
+    """A value already written as JSON, placed by `encode_json` as it is. (Not a dataclass:
+    orjson would write a dataclass's fields instead of asking `_placed`.)"""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
 def encode_json(body: dict[str, Any]) -> bytes:
     """`body` as compact UTF-8 JSON, keys in their order, never a `NaN` or `Infinity` token.
 
@@ -120,13 +130,28 @@ def encode_json(body: dict[str, Any]) -> bytes:
     float becomes `null` there (GraphQL's `Float` already refuses them, so only a `JSON` scalar
     could hold one). What orjson will not write (an integer beyond 64 bits, a key that is not a
     string, a subclass of float) goes to the standard library, which writes it or raises as
-    it always did; a string that is not valid Unicode raises in both.
+    it always did; a string that is not valid Unicode raises in both. A `JsonText` is placed
+    as it is by orjson, and read back for the standard library.
     """
     try:
-        return orjson.dumps(body)
+        return orjson.dumps(body, default=_placed)
     except orjson.JSONEncodeError:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(
+            body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_read_back
+        )
         return text.encode("utf-8")
+
+
+def _placed(value: object) -> orjson.Fragment:
+    if type(value) is JsonText:
+        return orjson.Fragment(value.text)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _read_back(value: object) -> Any:
+    if type(value) is JsonText:
+        return json.loads(value.text)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def error_response(exc: LnobError, status: int, media_type: str) -> Response:

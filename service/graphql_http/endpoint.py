@@ -23,6 +23,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from auth.errors import TokenInvalid
+from schema.execution import answered_as_json
 from service.errors import LnobError
 from service.graphql_http import negotiation
 from service.graphql_http.exchange import ContextT, Exchange, GraphQLOutcome
@@ -220,17 +221,21 @@ class GraphQLHTTP(Generic[ContextT]):
             "allowed_operation_types": allowed,
             "operation_extensions": params.extensions,
         }
+        # The answer is only ever written out with orjson (`_executed`): long lists of plain
+        # objects may come as their JSON text (`answered_as_json`).
         if self._execute_in_thread:
 
             def run() -> ExecutionResult:
                 try:
-                    return self._schema.execute_sync(params.query, **arguments)
+                    with answered_as_json():
+                        return self._schema.execute_sync(params.query, **arguments)
                 finally:
                     self._close_now(exchange)
 
             return await anyio.to_thread.run_sync(run)
         try:
-            return await self._schema.execute(params.query, **arguments)
+            with answered_as_json():
+                return await self._schema.execute(params.query, **arguments)
         finally:
             self._close_now(exchange)
 

@@ -3,6 +3,7 @@ and the entries are merged only when asked for."""
 
 from __future__ import annotations
 
+import orjson
 import strawberry
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from federation.stocktake import (
 from schema.coordinator import Query, build_coordinator_schema
 from schema.coordinator_context import CoordinatorContext
 from schema.coordinator_types import StocktakeEntryType, StocktakeType
+from schema.execution import answered_as_json
+from service.http_errors import JsonText, encode_json
 from service.reference import load_reference
 from tests.federation.conftest import (
     RunningNode,
@@ -133,8 +136,16 @@ async def test_both_execution_paths_answer_the_entries_alike(
             assert result.errors is None
             assert result.data is not None
             answers.append(result.data["stocktake"])
-    stock, fast = answers
+        with answered_as_json():  # as the HTTP endpoint executes it: entries as JSON text
+            result = await build_coordinator_schema().execute(
+                STOCKTAKE, variable_values={"filter": {"countries": ["BGD"]}}, context_value=context
+            )
+        assert result.data is not None
+        assert isinstance(result.data["stocktake"]["entries"], JsonText)
+        answers.append(orjson.loads(encode_json(result.data))["stocktake"])
+    stock, fast, as_json = answers
     assert fast == stock
+    assert as_json == stock
     assert [
         (e["organisation"], e["dataset"], e["indicator"], e["target"], e["goal"], e["country"],
          e["countryName"], e["subArea"], e["group"], tuple(e["disaggregations"]), e["cellCount"],

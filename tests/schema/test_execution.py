@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
+import json
 import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple, cast
@@ -13,6 +14,7 @@ import pytest
 import strawberry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from strawberry.scalars import JSON
 
 from auth.caller import Caller
 from auth.levels import Level
@@ -21,9 +23,15 @@ from schema import coordinator as coordinator_schema
 from schema import node as node_schema
 from schema.context import NodeContext
 from schema.coordinator_context import CoordinatorContext
-from schema.execution import LeafFastPathContext, _never_awaitable, fast_schema
+from schema.execution import (
+    LeafFastPathContext,
+    _never_awaitable,
+    answered_as_json,
+    fast_schema,
+)
 from service import migrate
 from service.db import make_engine, make_session_factory
+from service.http_errors import JsonText, encode_json
 from service.node.disclosure import DisclosurePolicy
 from service.node.identity import load_signing_key
 from service.node.observations import ReleasedCell
@@ -535,3 +543,32 @@ def test_lists_msgspec_cannot_read_as_graphql_core_does_take_the_loop() -> None:
         assert answer(counted, query, None) == expected
         assert answer(fast_schema(Query), query, None) == expected
         assert Counting.projected == 0
+
+
+def test_a_list_answered_as_json_text_writes_the_same_json() -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Plain]:
+            values: list[dict[str, Any]] = [case for case, _, read in PLAIN_VALUES.values() if read]
+            return cast(list[Plain], [PlainRow(**case) for case in values])
+
+        @strawberry.field
+        def labelled(self) -> list[Plain]:  # a value msgspec does not write: the loop answers
+            return cast(list[Plain], [PlainRow(name=Label("labelled"))])
+
+        @strawberry.field
+        def huge(self) -> JSON:  # what orjson does not write: the standard library writes all
+            return cast(JSON, {"n": 2**70})
+
+    schema = fast_schema(Query)
+    fields = "name code note count flag tags maybeTags"
+    for query in (f"{{ rows {{ {fields} }} labelled {{ name }} }}", "{ rows { name } huge }"):
+        plain = schema.execute_sync(query)
+        with answered_as_json():
+            as_json = schema.execute_sync(query)
+        assert plain.errors is None and as_json.errors is None
+        assert as_json.data is not None and plain.data is not None
+        assert isinstance(as_json.data["rows"], JsonText)
+        assert json.loads(encode_json(as_json.data)) == plain.data
+        assert plain.data["rows"][0]["name"] == "x"

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from strawberry.scalars import JSON
 
 from service.graphql_http import GraphQLHTTP, GraphQLLimits
-from service.http_errors import encode_json
+from service.http_errors import JsonText, encode_json
 
 
 def standard(body: dict[str, Any]) -> bytes:
@@ -78,6 +78,15 @@ def test_a_non_finite_float_never_appears_as_a_token(value: float) -> None:
     for token in (b"NaN", b"Infinity"):
         assert token not in encoded
     assert json.loads(encoded) == {"data": {"figure": None, "kept": 1.25}}
+
+
+def test_json_text_is_placed_as_it_is() -> None:
+    # Written as it is by orjson (its spaces kept); read back when the standard library writes
+    # the body (an integer orjson refuses beside it).
+    text = JsonText(b'[{"a": 1}, "Z\xc3\xbcrich"]')
+    assert encode_json({"data": {"rows": text}}) == b'{"data":{"rows":[{"a": 1}, "Z\xc3\xbcrich"]}}'
+    beside_a_big_integer = encode_json({"data": {"rows": text, "n": 2**70}})
+    assert beside_a_big_integer == standard({"data": {"rows": [{"a": 1}, "Zürich"], "n": 2**70}})
 
 
 def test_a_string_that_is_not_unicode_is_refused() -> None:
