@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -213,16 +213,20 @@ class CoverageValues(msgspec.Struct, frozen=True, gc=False, rename="camel"):
     breakdowns: list[tuple[str, ...]]
 
 
+# A position in a list of values: never negative (Python would count it from the end).
+Position = Annotated[int, msgspec.Meta(ge=0)]
+
+
 class CoverageColumns(msgspec.Struct, frozen=True, gc=False, rename="camel"):
     """A node's coverage cells, a list per field; dimensions as positions in their values."""
 
-    organisation: list[int]
-    dataset: list[int]
-    indicator: list[int]
-    ref_area: list[int]
-    sub_area: list[int]
-    group: list[int]
-    breakdown: list[int]
+    organisation: list[Position]
+    dataset: list[Position]
+    indicator: list[Position]
+    ref_area: list[Position]
+    sub_area: list[Position]
+    group: list[Position]
+    breakdown: list[Position]
     cell_count: list[int]
     first_year: list[int]
     latest_year: list[int]
@@ -280,29 +284,32 @@ def table_cells(node_id: str, table: CoverageTable) -> list[FederatedCoverage]:
                 f"malformed answer: coverageTable.columns.{field} has {len(column)} items "
                 f"for a table of {size}"
             )
-    for field, positions, named, known in dimensions:
-        if positions and (min(positions) < 0 or max(positions) >= len(known)):
-            raise NodeBadAnswer(
-                f"malformed answer: coverageTable.columns.{field} holds a position outside "
-                f"values.{named} ({len(known)} values)"
+    try:
+        return list(
+            map(
+                FederatedCoverage,
+                map(values.organisations.__getitem__, columns.organisation),
+                map(values.datasets.__getitem__, columns.dataset),
+                map(values.indicators.__getitem__, columns.indicator),
+                map(values.ref_areas.__getitem__, columns.ref_area),
+                map(values.sub_areas.__getitem__, columns.sub_area),
+                map(values.groups.__getitem__, columns.group),
+                map(values.breakdowns.__getitem__, columns.breakdown),
+                columns.cell_count,
+                columns.first_year,
+                columns.latest_year,
+                columns.values_visible,
+                itertools.repeat(node_id, size),
             )
-    return list(
-        map(
-            FederatedCoverage,
-            map(values.organisations.__getitem__, columns.organisation),
-            map(values.datasets.__getitem__, columns.dataset),
-            map(values.indicators.__getitem__, columns.indicator),
-            map(values.ref_areas.__getitem__, columns.ref_area),
-            map(values.sub_areas.__getitem__, columns.sub_area),
-            map(values.groups.__getitem__, columns.group),
-            map(values.breakdowns.__getitem__, columns.breakdown),
-            columns.cell_count,
-            columns.first_year,
-            columns.latest_year,
-            columns.values_visible,
-            itertools.repeat(node_id, size),
         )
-    )
+    except IndexError:  # positions are never negative (`Position`): one is beyond its values
+        for field, positions, named, known in dimensions:
+            if max(positions, default=0) >= len(known):
+                raise NodeBadAnswer(
+                    f"malformed answer: coverageTable.columns.{field} holds a position outside "
+                    f"values.{named} ({len(known)} values)"
+                ) from None
+        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,10 @@ class CoverageCache(Generic[T]):
         self._clock = clock
         self._entries: OrderedDict[CacheKey, CacheEntry[T]] = OrderedDict()
 
+    @property
+    def enabled(self) -> bool:
+        return self.seconds > 0
+
     def get(self, key: CacheKey) -> CacheEntry[T] | None:
         entry = self._entries.get(key)
         if entry is None:

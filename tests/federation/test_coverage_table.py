@@ -117,7 +117,7 @@ def test_a_table_is_read_into_its_cells() -> None:
     [
         ({"organisation": [0, 2, 0]}, "columns.organisation holds a position outside "
          "values.organisations (2 values)"),
-        ({"refArea": [0, -1, 0]}, "columns.refArea holds a position outside values.refAreas"),
+        ({"refArea": [0, -1, 0]}, "Expected `int` >= 0 - at `$.data.coverageTable.columns.ref"),
         ({"breakdown": [0, 0, 2]}, "columns.breakdown holds a position outside values.break"),
         ({"indicators": []}, "columns.indicator holds a position outside values.indicators (0"),
         ({"cellCount": [4, 5]}, "columns.cellCount has 2 items for a table of 3"),

@@ -249,6 +249,24 @@ async def test_coverage_is_reused_until_the_node_reports_a_new_data_version(
     assert as_rows(after.items) == direct_coverage(own_node)
 
 
+async def test_without_a_cache_every_answer_asks_again_and_is_signed(
+    sessions: sessionmaker[Session], own_node: RunningNode
+) -> None:
+    await register_url(sessions, own_node.url)
+    async with federation_over(sessions, cache_seconds=0) as federation:
+        first = await federation.stocktake({}, authorization=None)
+        start = len(own_node.recorder.requests)
+        again = await federation.stocktake({}, authorization=None)
+        asked_again = [r.document for r in own_node.recorder.requests[start:]]
+    assert len(asked_again) == 1 and "coverageTable" in asked_again[0]
+    assert as_rows(again.items[0].cells) == as_rows(first.items[0].cells)
+    assert as_rows(again.items[0].cells) == direct_coverage(own_node)
+    (source,) = again.sources
+    assert source.status == "OK"
+    assert source.signature is not None
+    assert source.signature.signature.key_id == own_node.ask("{ node { keyId } }")["node"]["keyId"]
+
+
 async def test_a_different_caller_does_not_get_a_cached_answer(
     sessions: sessionmaker[Session], demo_nodes: list[RunningNode]
 ) -> None:
