@@ -10,11 +10,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import msgspec
 
-from federation.answers import FederatedOrganisationCoverage
+from federation.answers import FederatedOrganisationCoverage, summed_here
 from federation.fanout import FederatedCoverage, Federation, SourceStatus
 from service.errors import BadRequest
 from service.reference import Reference
@@ -120,41 +120,8 @@ class OrganisationSummary:
     latest_year: int
 
 
-class Stocktake:
-    """What every node reported, for one question: entries, per-organisation totals, sources.
-
-    The entries are merged and sorted when first read. The totals are the nodes' own sums
-    merged (`sums`, as a node sends them beside its coverage), or else counted from the
-    coverage directly: never from thousands of entries.
-    """
-
-    def __init__(
-        self,
-        coverage: Iterable[FederatedCoverage],
-        reference: Reference,
-        *,
-        sums: Iterable[FederatedOrganisationCoverage] | None = None,
-        organisations: Sequence[str] = (),
-        sources: Sequence[SourceStatus] = (),
-    ) -> None:
-        self._coverage = only_organisations(coverage, organisations)
-        self._sums = None if sums is None else only_organisations(sums, organisations)
-        self._reference = reference
-        self.sources = list(sources)
-
-    @functools.cached_property
-    def entries(self) -> list[StocktakeEntry]:
-        return merge_coverage(self._coverage, self._reference)
-
-    @functools.cached_property
-    def organisations(self) -> list[OrganisationSummary]:
-        if self._sums is not None:
-            return merge_summaries(self._sums)
-        return _summaries(self._coverage, _country_of_cell, _nodes_of_cells)
-
-
 class StocktakeSummary:
-    """The per-organisation totals of a stocktake, from the nodes' own sums (no entries)."""
+    """The per-organisation totals of a stocktake: the nodes' own sums, merged."""
 
     def __init__(
         self,
@@ -171,10 +138,41 @@ class StocktakeSummary:
         return merge_summaries(self._sums)
 
 
+class Stocktake(StocktakeSummary):
+    """What every node reported, for one question: entries, per-organisation totals, sources.
+
+    The entries are merged and sorted when first read. The totals are merged from the nodes'
+    sums (`sums`, as a node sends them beside its coverage; without them, the coverage is
+    summed per node here, as `summed_here` sums an old node's): never from thousands of
+    entries.
+    """
+
+    def __init__(
+        self,
+        coverage: Iterable[FederatedCoverage],
+        reference: Reference,
+        *,
+        sums: Iterable[FederatedOrganisationCoverage] | None = None,
+        organisations: Sequence[str] = (),
+        sources: Sequence[SourceStatus] = (),
+    ) -> None:
+        self._coverage = only_organisations(coverage, organisations)
+        self._reference = reference
+        if sums is None:
+            by_node: dict[str, list[FederatedCoverage]] = {}
+            for cell in self._coverage:
+                by_node.setdefault(cell.node_id, []).append(cell)
+            sums = [row for node, cells in by_node.items() for row in summed_here(node, cells)]
+        super().__init__(sums, organisations=organisations, sources=sources)
+
+    @functools.cached_property
+    def entries(self) -> list[StocktakeEntry]:
+        return merge_coverage(self._coverage, self._reference)
+
+
 def merge_summaries(sums: Iterable[FederatedOrganisationCoverage]) -> list[OrganisationSummary]:
     """Per organisation, what its nodes summed: distinct datasets, indicators, countries and
-    groups over all of them, cells added up, the widest span of years; as `summarise` counts
-    the same coverage."""
+    groups over all of them, cells added up, the widest span of years."""
     by_organisation: dict[str, list[FederatedOrganisationCoverage]] = {}
     for row in sums:
         by_organisation.setdefault(row.organisation, []).append(row)
@@ -320,71 +318,6 @@ def _counted_together(
         for key, group in parts.items()
         if len(group) > 1
     }
-
-
-def summarise(entries: Iterable[StocktakeEntry]) -> list[OrganisationSummary]:
-    """Per organisation: datasets, indicators and countries counted, groups, cells."""
-    return _summaries(entries, _country_of_entry, _nodes_of_entries)
-
-
-class _Counted(Protocol):
-    """What a summary counts: a coverage cell or a stocktake entry."""
-
-    @property
-    def organisation(self) -> str: ...
-    @property
-    def dataset(self) -> str: ...
-    @property
-    def indicator(self) -> str: ...
-    @property
-    def group(self) -> str: ...
-    @property
-    def cell_count(self) -> int: ...
-    @property
-    def first_year(self) -> int: ...
-    @property
-    def latest_year(self) -> int: ...
-
-
-_Row = TypeVar("_Row", bound=_Counted)
-
-_country_of_cell: Callable[[FederatedCoverage], str] = attrgetter("ref_area")
-_country_of_entry: Callable[[StocktakeEntry], str] = attrgetter("country")
-
-
-def _nodes_of_cells(cells: list[FederatedCoverage]) -> set[str]:
-    return {cell.node_id for cell in cells}
-
-
-def _nodes_of_entries(entries: list[StocktakeEntry]) -> set[str]:
-    return {node for entry in entries for node in entry.nodes}
-
-
-def _summaries(
-    rows: Iterable[_Row],
-    country_of: Callable[[_Row], str],
-    nodes_of: Callable[[list[_Row]], set[str]],
-) -> list[OrganisationSummary]:
-    by_organisation: dict[str, list[_Row]] = {}
-    for row in rows:
-        by_organisation.setdefault(row.organisation, []).append(row)
-    # Case-blind, and one order for names that differ only in case.
-    ordered = sorted(by_organisation.items(), key=lambda item: (item[0].casefold(), item[0]))
-    # Counted with map over each organisation's rows: thousands of cells for a summary.
-    return [
-        OrganisationSummary(
-            organisation=organisation,
-            nodes=tuple(sorted(nodes_of(rows))),
-            datasets=len(set(map(attrgetter("dataset"), rows))),
-            indicators=len(set(map(attrgetter("indicator"), rows))),
-            countries=len(set(map(country_of, rows))),
-            groups=tuple(sorted(set(map(attrgetter("group"), rows)))),
-            cell_count=sum(map(attrgetter("cell_count"), rows)),
-            first_year=min(map(attrgetter("first_year"), rows)),
-            latest_year=max(map(attrgetter("latest_year"), rows)),
-        )
-        for organisation, rows in ordered
-    ]
 
 
 async def take_stock(

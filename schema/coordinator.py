@@ -9,7 +9,6 @@ from strawberry.types.nodes import SelectedField
 from federation import registry
 from federation.registry import RegisteredNode
 from federation.stocktake import (
-    Stocktake,
     StocktakeQuery,
     StocktakeSummary,
     take_stock,
@@ -98,7 +97,7 @@ class Query(AnalysisQuery):
     ) -> StocktakeType:
         ctx = info.context
         query = stocktake_query(filter)
-        result: Stocktake | StocktakeSummary
+        result: StocktakeSummary
         if asks_for_entries(info):
             result = await take_stock(
                 ctx.federation, query, ctx.reference, authorization=ctx.authorization

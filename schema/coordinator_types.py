@@ -152,8 +152,9 @@ class OrganisationStocktakeType:
 class StocktakeType:
     organisations: list[OrganisationStocktakeType]
     sources: list[SourceStatusType]
-    # The summed answer (`StocktakeSummary`) when the question did not select `entries`.
-    answer: strawberry.Private[Stocktake | StocktakeSummary]
+    # Only the totals (a `StocktakeSummary`, not a `Stocktake`) when the question did not
+    # select `entries`.
+    answer: strawberry.Private[StocktakeSummary]
 
     @strawberry.field(
         description="One line per organisation, dataset, indicator, area, group and breakdown."

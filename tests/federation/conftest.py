@@ -11,7 +11,7 @@ import socketserver
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from auth.signatures import sign_response
 from federation import registry
 from federation.fanout import Federation
 from federation.registry import NodeIdentity, RegisteredNode
+from federation.stocktake import OrganisationSummary, StocktakeEntry
 from federation.transport import HttpTransport, ResponseVerifier
 from federation.trust import RegistryVerifier
 from service import migrate
@@ -493,3 +494,27 @@ async def federation_over(
                 nodes, transport, concurrency=concurrency, deadline=deadline,
                 cache_seconds=cache_seconds,
             )  # fmt: skip
+
+
+def summarise(entries: Iterable[StocktakeEntry]) -> list[OrganisationSummary]:
+    """Each organisation's totals counted from stocktake entries, as a stocktake states them
+    (by name, case-blind): what the nodes' merged sums must equal."""
+    by_organisation: dict[str, list[StocktakeEntry]] = {}
+    for entry in entries:
+        by_organisation.setdefault(entry.organisation, []).append(entry)
+    return [
+        OrganisationSummary(
+            organisation=organisation,
+            nodes=tuple(sorted({node for e in rows for node in e.nodes})),
+            datasets=len({e.dataset for e in rows}),
+            indicators=len({e.indicator for e in rows}),
+            countries=len({e.country for e in rows}),
+            groups=tuple(sorted({e.group for e in rows})),
+            cell_count=sum(e.cell_count for e in rows),
+            first_year=min(e.first_year for e in rows),
+            latest_year=max(e.latest_year for e in rows),
+        )
+        for organisation, rows in sorted(
+            by_organisation.items(), key=lambda item: (item[0].casefold(), item[0])
+        )
+    ]

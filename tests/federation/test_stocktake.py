@@ -17,7 +17,6 @@ from federation.stocktake import (
     StocktakeQuery,
     csv_lines,
     merge_coverage,
-    summarise,
     take_stock,
 )
 from service.errors import BadRequest
@@ -28,6 +27,7 @@ from tests.federation.conftest import (
     register_identity,
     register_url,
     standin_identity,
+    summarise,
     unused_port_url,
 )
 

@@ -16,7 +16,6 @@ from federation.stocktake import (
     StocktakeEntry,
     StocktakeQuery,
     merge_coverage,
-    summarise,
     take_stock,
 )
 from schema.coordinator import Query, build_coordinator_schema
@@ -30,6 +29,7 @@ from tests.federation.conftest import (
     coordinator_settings,
     federation_over,
     register_url,
+    summarise,
 )
 
 REFERENCE = load_reference()
