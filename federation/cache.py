@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from federation.transport import Provenance
+
 T = TypeVar("T")
 
 CacheKey = tuple[str, str, str, str]
@@ -30,6 +32,8 @@ class CacheEntry(Generic[T]):
     data_version: str
     stored_at: float
     items: tuple[T, ...]
+    # The node's signature of the answer the items came from, given with them when reused.
+    signature: Provenance | None = None
 
 
 class CoverageCache(Generic[T]):
@@ -60,10 +64,16 @@ class CoverageCache(Generic[T]):
             return None
         return entry
 
-    def put(self, key: CacheKey, data_version: str, items: Sequence[T]) -> None:
+    def put(
+        self,
+        key: CacheKey,
+        data_version: str,
+        items: Sequence[T],
+        signature: Provenance | None = None,
+    ) -> None:
         if self.seconds <= 0:
             return
-        self._entries[key] = CacheEntry(data_version, self._clock(), tuple(items))
+        self._entries[key] = CacheEntry(data_version, self._clock(), tuple(items), signature)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

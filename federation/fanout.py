@@ -143,23 +143,14 @@ class Federation:
         self._clock = clock
         # Shared by every question in flight: bounds the requests this process sends at once.
         self._slots = asyncio.Semaphore(concurrency)
+        # Each node's answers to the coverage questions, with their signatures (`_cached`).
         self.coverage_cache: CoverageCache[FederatedCoverage] = CoverageCache(
-            cache_seconds, clock=clock
-        )
-        # The signature of each cached coverage answer, kept and expired with it.
-        self._coverage_signatures: CoverageCache[Provenance] = CoverageCache(
             cache_seconds, clock=clock
         )
         self.summary_cache: CoverageCache[FederatedOrganisationCoverage] = CoverageCache(
             cache_seconds, clock=clock
         )
-        self._summary_signatures: CoverageCache[Provenance] = CoverageCache(
-            cache_seconds, clock=clock
-        )
         self.stocktake_cache: CoverageCache[NodeStocktake] = CoverageCache(
-            cache_seconds, clock=clock
-        )
-        self._stocktake_signatures: CoverageCache[Provenance] = CoverageCache(
             cache_seconds, clock=clock
         )
 
@@ -332,7 +323,6 @@ class Federation:
                 {"coverageSummary": variables},
                 authorization,
                 self.summary_cache,
-                self._summary_signatures,
                 lambda: self._read_summary(node, variables, authorization),
             )
 
@@ -358,7 +348,6 @@ class Federation:
                 {"stocktake": variables},
                 authorization,
                 self.stocktake_cache,
-                self._stocktake_signatures,
                 lambda: self._read_stocktake(node, variables, authorization),
             )
 
@@ -372,7 +361,6 @@ class Federation:
             variables,
             authorization,
             self.coverage_cache,
-            self._coverage_signatures,
             lambda: self._read_coverage(node, variables, authorization),
         )
 
@@ -423,28 +411,22 @@ class Federation:
         question: Mapping[str, object],
         authorization: str | None,
         cache: CoverageCache[T],
-        signatures: CoverageCache[Provenance],
         read: Callable[[], Awaitable[tuple[NodeHeader, list[T]]]],
     ) -> NodeResult[T]:
-        """A node's answer to `question`, reused while its `dataVersion` stays the same."""
-        if not cache.enabled:
-            with collect_signatures() as verified:
-                _header, items = await read()
-            return NodeResult(items, signature=verified[-1] if verified else None)
-        key = cache_key(node.node_id, node.url, question, authorization)
-        cached = cache.get(key)
-        if cached is not None:
+        """A node's answer to `question`, reused while its `dataVersion` stays the same (with
+        the cache off, read every time, with no key to build)."""
+        key = cache_key(node.node_id, node.url, question, authorization) if cache.enabled else None
+        if key is not None and (cached := cache.get(key)) is not None:
             data = await self.transport.execute(node, DATA_VERSION_QUERY, {}, authorization)
             if self.read_header(node, data).data_version == cached.data_version:
-                signed = signatures.get(key)
-                signature = signed.items[0] if signed and signed.items else None
-                return NodeResult(list(cached.items), signature=signature)
+                return NodeResult(list(cached.items), signature=cached.signature)
             cache.drop(key)
         with collect_signatures() as verified:
             header, items = await read()
-        cache.put(key, header.data_version, items)
-        signatures.put(key, header.data_version, verified[-1:])
-        return NodeResult(items, signature=verified[-1] if verified else None)
+        signature = verified[-1] if verified else None
+        if key is not None:
+            cache.put(key, header.data_version, items, signature)
+        return NodeResult(items, signature=signature)
 
     async def observations(
         self,

@@ -211,6 +211,8 @@ async def test_coverage_is_reused_until_the_node_reports_a_new_data_version(
         asked_again = [r.document for r in own_node.recorder.requests[start:]]
 
         assert as_rows(again.items) == as_rows(first.items)
+        # Reused with the signature of the answer the cells came from, not the version check's.
+        assert again.sources[0].signature == first.sources[0].signature is not None
         # Only the cheap question was asked: the data version, no coverage.
         assert len(asked_again) == 1
         assert "dataVersion" in asked_again[0]
