@@ -143,9 +143,6 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         self._leaf_plans: dict[
             tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, _Plan | None]
         ] = {}
-        # Each plan's msgspec projection (`_projection`), by the plan's identity; the plan is
-        # kept beside it for the same reason.
-        self._projections: dict[int, tuple[_Plan, type[msgspec.Struct] | None]] = {}
         manager = self.middleware_manager
         self._has_middleware = (
             manager is not None and getattr(manager, "_middleware_resolvers", None) is not None
@@ -215,7 +212,7 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._plan(named, grouped)
         if plan is None:
             return None
-        projection = self._projection(plan)
+        projection = _projection(plan)
         if projection is not None:
             projected = _projected(projection, items, non_null)
             if projected is not None:
@@ -246,21 +243,6 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
             plan = tuple(steps) if len(steps) == len(grouped) else None
             memo = (grouped, plan)
             self._leaf_plans[key] = memo
-        return memo[1]
-
-    def _projection(self, plan: _Plan) -> type[msgspec.Struct] | None:
-        """The struct msgspec reads an object of `plan` into, or None when a field is not a
-        string, ID, int or boolean (or a list of them) read by `getattr`."""
-        memo = self._projections.get(id(plan))
-        if memo is None:
-            fields = []
-            for response_name, attribute, _read, _as_is, field in plan:
-                if field.wire is None:
-                    break
-                fields.append((response_name, attribute, field.wire))
-            projection = _projection_type(tuple(fields)) if len(fields) == len(plan) else None
-            memo = (plan, projection)
-            self._projections[id(plan)] = memo
         return memo[1]
 
     def _step(
@@ -379,6 +361,17 @@ class LeafFastPathContext(StrawberryGraphQLCoreExecutionContext):
 
 _INT32 = Annotated[int, msgspec.Meta(ge=GRAPHQL_MIN_INT, le=GRAPHQL_MAX_INT)]
 _WIRE_TYPES: dict[str, Any] = {"str": str, "int": _INT32, "bool": bool}
+
+
+def _projection(plan: _Plan) -> type[msgspec.Struct] | None:
+    """The struct msgspec reads an object of `plan` into, or None when a field is not a
+    string, ID, int or boolean (or a list of them) read by `getattr`."""
+    fields = []
+    for response_name, attribute, _read, _as_is, field in plan:
+        if field.wire is None:
+            return None
+        fields.append((response_name, attribute, field.wire))
+    return _projection_type(tuple(fields))
 
 
 @functools.lru_cache(maxsize=256)

@@ -266,20 +266,10 @@ class Query:
     def coverage_summary(
         self, info: NodeInfo, filter: ObservationFilter | None = None
     ) -> list[OrganisationCoverageType]:
+        # Answered as they are, as `coverage_table` is: an `OrganisationCoverage` has every
+        # field of `OrganisationCoverageType` under the same name.
         rows = coverage_of(info.context, cell_filter_from(filter))
-        return [
-            OrganisationCoverageType(
-                organisation=o.organisation,
-                datasets=list(o.datasets),
-                indicators=list(o.indicators),
-                countries=list(o.countries),
-                groups=list(o.groups),
-                cell_count=o.cell_count,
-                first_year=o.first_year,
-                latest_year=o.latest_year,
-            )
-            for o in node_coverage.organisation_coverage(rows)
-        ]
+        return cast(list[OrganisationCoverageType], node_coverage.organisation_coverage(rows))
 
 
 def coverage_of(ctx: NodeContext, cell_filter: CellFilter) -> Sequence[CoverageCell]:
